@@ -1,0 +1,108 @@
+"""zoho-async: an async SDK for Zoho Analytics REST API v2, built for bulk Sync Data.
+
+Example::
+
+    import anyio
+    from zoho_async import AnalyticsSession
+
+    async def main() -> None:
+        async with AnalyticsSession(client_id="...", client_secret="...",
+                                    refresh_token="...", org_id="55522777") as session:
+            report = await session.sync_workspaces(["35130000001055707"])
+            print(report.counts)
+
+    anyio.run(main)
+"""
+
+from ._auth import FileTokenStore, MemoryTokenStore, StoredToken, TokenStore
+from ._errors import (
+    ApiError,
+    ApiUnitsExhaustedError,
+    AuthError,
+    ConfigTooLongError,
+    InsecureURLError,
+    InvalidConfigError,
+    InvalidIdError,
+    InvalidInputError,
+    MissingCredentialsError,
+    NotFoundError,
+    OrgRequiredError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitedError,
+    ServerError,
+    SyncInProgressError,
+    SyncQuotaExceededError,
+    TimeoutError,
+    TokenError,
+    TokenRefreshError,
+    TokenThrottledError,
+    TransportError,
+    UnknownDataCentreError,
+    ZohoError,
+)
+from ._models import Datasource, Org, SyncConfig, SyncInterval, WorkspaceInfo, parse_zoho_time
+from ._pacing import Limits
+from ._regions import DATA_CENTRES
+from ._results import (
+    BulkSyncError,
+    PlanEntry,
+    SyncPlan,
+    SyncReport,
+    SyncResult,
+    SyncStatus,
+    SyncTarget,
+)
+from ._retry import RetryPolicy
+from ._session import USER_AGENT, AnalyticsSession, Workspace, __version__
+
+__all__ = [
+    "DATA_CENTRES",
+    "USER_AGENT",
+    "AnalyticsSession",
+    "ApiError",
+    "ApiUnitsExhaustedError",
+    "AuthError",
+    "BulkSyncError",
+    "ConfigTooLongError",
+    "Datasource",
+    "FileTokenStore",
+    "InsecureURLError",
+    "InvalidConfigError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "Limits",
+    "MemoryTokenStore",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "Org",
+    "OrgRequiredError",
+    "PermissionDeniedError",
+    "PlanEntry",
+    "ProtocolError",
+    "RateLimitedError",
+    "RetryPolicy",
+    "ServerError",
+    "StoredToken",
+    "SyncConfig",
+    "SyncInProgressError",
+    "SyncInterval",
+    "SyncPlan",
+    "SyncQuotaExceededError",
+    "SyncReport",
+    "SyncResult",
+    "SyncStatus",
+    "SyncTarget",
+    "TimeoutError",
+    "TokenError",
+    "TokenRefreshError",
+    "TokenStore",
+    "TokenThrottledError",
+    "TransportError",
+    "UnknownDataCentreError",
+    "Workspace",
+    "WorkspaceInfo",
+    "ZohoError",
+    "__version__",
+    "parse_zoho_time",
+]

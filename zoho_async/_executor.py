@@ -1,0 +1,222 @@
+"""Execute one API call: pace it, authenticate it, send it, decode it, retry it safely.
+
+Every call of a session goes through here - single calls and bulk runs alike - so a
+service that awaits ``sync_data`` in a loop is paced and protected like a bulk run.
+Per-call failures come back as values (:class:`CallResult`), not exceptions: in a task
+group one escaping exception would cancel every sibling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import attrs
+
+from ._auth import TokenCache
+from ._errors import (
+    ApiError,
+    AuthError,
+    ProtocolError,
+    RateLimitedError,
+    SyncInProgressError,
+    TokenError,
+    TransportError,
+    ZohoError,
+)
+from ._pacing import Pacer
+from ._protocol import ApiRequest, api_headers, decode_api_response
+from ._retry import Decision, RetryPolicy, classify
+from ._transport import Transport
+
+__all__ = ["CallResult", "Executor"]
+
+log = logging.getLogger("zoho_async")
+
+
+@attrs.frozen
+class CallResult:
+    """The end of one call: ``data`` on success, else ``error``; never both.
+
+    ``cancelled`` is True when the deadline stopped the call before it could finish (then
+    ``error`` is the last failure, if any). ``ours_in_progress`` is True when a retry of an
+    ambiguous failure answered 18073/18072: our first attempt started the sync.
+    """
+
+    data: Any = None
+    error: ZohoError | None = None
+    attempts: int = 0
+    http_status: int | None = None
+    cancelled: bool = False
+    ours_in_progress: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.cancelled
+
+
+class Executor:
+    """Pacing + token + transport + retry policy for one session."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        transport: Transport,
+        tokens: TokenCache,
+        pacer: Pacer,
+        retry: RetryPolicy,
+        user_agent: str,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._api_url = api_url
+        self._transport = transport
+        self._tokens = tokens
+        self._pacer = pacer
+        self._retry = retry
+        self._user_agent = user_agent
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    @property
+    def pacer(self) -> Pacer:
+        return self._pacer
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
+    def _remaining(self, deadline: float | None) -> float:
+        return math.inf if deadline is None else deadline - self._clock()
+
+    async def call(self, request: ApiRequest, *, deadline: float | None = None) -> CallResult:
+        """Run ``request`` to its end under the retry policy; ``deadline`` is monotonic."""
+        attempts = 0  # requests we tried to make (token phase included)
+        counted = 0  # attempts that count against RetryPolicy.attempts
+        rate_retries = 0
+        refreshed = False
+        ambiguous = False
+        error: ZohoError | None = None
+        status: int | None = None
+        while True:
+            if self._remaining(deadline) <= 0:
+                return CallResult(
+                    error=error, attempts=attempts, http_status=status, cancelled=True
+                )
+            token: str | None = None
+            got_turn = False
+            async with self._pacer.capacity:
+                with anyio.move_on_after(self._remaining(deadline)):
+                    await self._pacer.turn(request.org_id, metadata=request.metadata)
+                    got_turn = True
+                if not got_turn:
+                    return CallResult(
+                        error=error, attempts=attempts, http_status=status, cancelled=True
+                    )
+                attempts += 1
+                try:
+                    token = await self._tokens.get()
+                except TokenError as exc:
+                    return CallResult(error=exc, attempts=attempts, http_status=status)
+                except (TransportError, ProtocolError) as exc:
+                    # the accounts server failed; nothing reached the Analytics API
+                    error, decision = exc, Decision.SAFE
+                else:
+                    error, status, data = await self._send(request, token)
+                    if error is None:
+                        return CallResult(data=data, attempts=attempts, http_status=status)
+                    decision = classify(error)
+
+            if decision is Decision.AMBIGUOUS:
+                ambiguous = True
+            if decision is Decision.NO:
+                if ambiguous and request.route == "sync" and isinstance(error, SyncInProgressError):
+                    # The sync is running, and an earlier attempt of ours may have been
+                    # what started it: count it as started, not "already running".
+                    return CallResult(attempts=attempts, http_status=status, ours_in_progress=True)
+                return CallResult(error=error, attempts=attempts, http_status=status)
+            if decision is Decision.REFRESH:
+                if refreshed or token is None:
+                    assert isinstance(error, ApiError)
+                    final = AuthError(
+                        error.code,
+                        "access token refused again after a refresh: the token lacks the "
+                        "scope, or belongs to another data centre than api_url "
+                        f"({error.message})",
+                        summary=error.summary,
+                        http_status=error.http_status,
+                    )
+                    return CallResult(error=final, attempts=attempts, http_status=status)
+                refreshed = True
+                await self._tokens.invalidate(token)
+                continue
+            if decision is Decision.RATE_LIMITED:
+                rate_retries += 1
+                if rate_retries >= self._retry.rate_limit_attempts:
+                    return CallResult(error=error, attempts=attempts, http_status=status)
+                retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+                pause = self._pacer.rate_limited(
+                    request.org_id, self._retry.retry_after(retry_after)
+                )
+                if self._remaining(deadline) < pause:
+                    return CallResult(
+                        error=error, attempts=attempts, http_status=status, cancelled=True
+                    )
+                continue
+            # SAFE or AMBIGUOUS: back off, bounded by attempts and by the deadline
+            counted += 1
+            if counted >= self._retry.attempts:
+                return CallResult(error=error, attempts=attempts, http_status=status)
+            wait = self._retry.backoff(counted, self._rng)
+            if wait >= self._remaining(deadline):
+                return CallResult(
+                    error=error, attempts=attempts, http_status=status, cancelled=True
+                )
+            log.debug(
+                "retrying %s %s in %.2fs after %s",
+                request.method,
+                request.route,
+                wait,
+                type(error).__name__,
+            )
+            if wait > 0:
+                await anyio.sleep(wait)
+
+    async def _send(
+        self, request: ApiRequest, token: str
+    ) -> tuple[ZohoError | None, int | None, Any]:
+        url = self._api_url + request.path
+        headers = api_headers(token, request.org_id, self._user_agent)
+        started = self._clock()
+        try:
+            raw = await self._transport.send(
+                request.method, url, headers=headers, params=request.params, form=request.form
+            )
+        except TransportError as exc:
+            log.debug(
+                "%s %s -> %s after %.3fs",
+                request.method,
+                request.path,
+                type(exc).__name__,
+                self._clock() - started,
+            )
+            return exc, None, None
+        log.debug(
+            "%s %s org=%s -> HTTP %d in %.3fs",
+            request.method,
+            request.path,
+            request.org_id or "-",
+            raw.status,
+            self._clock() - started,
+        )
+        try:
+            data = decode_api_response(raw.status, raw.body, raw.headers)
+        except ZohoError as exc:
+            return exc, raw.status, None
+        return None, raw.status, data

@@ -1,0 +1,160 @@
+"""Pacing: stay inside Zoho's per-minute limits, smoothly, per org.
+
+Zoho allows 100 requests a minute, 60 of them METADATA calls (Sync Data and discovery
+count as metadata), per organisation. A leaky bucket with the full minute's capacity
+would let 60 calls out at once and then 60 more as it drains - 120 in the first minute
+window. So each limiter here is an ``AsyncLimiter(1, 60/rate)``: one call every 60/rate
+seconds, no burst, which fills any 60-second window (fixed or rolling) with at most
+``rate`` calls while leaving none of the budget idle. A small safety margin absorbs the
+jitter between our clock and the time a request reaches Zoho.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import anyio
+import attrs
+from aiolimiter import AsyncLimiter
+
+from ._errors import InvalidInputError
+
+__all__ = ["Limits", "Pacer"]
+
+log = logging.getLogger("zoho_async")
+
+
+def _positive_int(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{attribute.name} must be an int >= 1, got {value!r}")
+
+
+def _fraction(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, int | float) or not 0.0 <= value < 0.5:
+        raise InvalidInputError(f"{attribute.name} must be in [0, 0.5), got {value!r}")
+
+
+@attrs.frozen
+class Limits:
+    """Per-minute budgets and the in-flight cap.
+
+    Defaults are Zoho's documented limits: 100 requests a minute in all, 60 of them
+    metadata calls (Sync Data and discovery are metadata calls), at most 8 requests in
+    flight. ``per_org=True`` keeps a separate budget per organisation (Zoho's limit is per
+    org); ``False`` shares one budget for the whole credential. ``safety_margin`` paces a
+    little below the limit (1% by default) so clock jitter never tips a window over.
+
+    Example::
+
+        Limits(metadata_per_minute=60, max_in_flight=16)
+    """
+
+    requests_per_minute: int = attrs.field(default=100, validator=_positive_int)
+    metadata_per_minute: int = attrs.field(default=60, validator=_positive_int)
+    max_in_flight: int = attrs.field(default=8, validator=_positive_int)
+    per_org: bool = True
+    safety_margin: float = attrs.field(default=0.01, validator=_fraction)
+    slowdown: float = attrs.field(default=0.8, validator=attrs.validators.instance_of(float))
+
+    def interval(self, metadata: bool) -> float:
+        """Seconds between two calls of this kind when pacing at full speed."""
+        rate = self.metadata_per_minute if metadata else self.requests_per_minute
+        rate = min(rate, self.requests_per_minute)
+        return 60.0 / (rate * (1.0 - self.safety_margin))
+
+
+@attrs.define
+class _OrgBudget:
+    """One org's limiters and its rate-limit pause."""
+
+    overall: AsyncLimiter
+    metadata: AsyncLimiter
+    factor: float = 1.0  # 1.0 = full speed; lowered each time Zoho still says 6045
+    paused_until: float = 0.0  # monotonic
+    rejections: int = 0
+
+
+class Pacer:
+    """Rate limiters per org plus one in-flight cap, created inside the running loop.
+
+    A request holds ``pacer.capacity`` while it is in flight and awaits
+    ``pacer.turn(org_id, metadata=...)`` first, which waits out any rate-limit pause of
+    that org and then its limiters.
+    """
+
+    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._capacity = anyio.CapacityLimiter(limits.max_in_flight)
+        self._orgs: dict[str, _OrgBudget] = {}
+        self.pauses = 0
+
+    def _key(self, org_id: str | None) -> str:
+        return (org_id or "") if self.limits.per_org else ""
+
+    def _budget(self, key: str) -> _OrgBudget:
+        budget = self._orgs.get(key)
+        if budget is None:
+            budget = self._orgs[key] = self._make(1.0)
+        return budget
+
+    def _make(self, factor: float, old: _OrgBudget | None = None) -> _OrgBudget:
+        overall = AsyncLimiter(1, self.limits.interval(False) / factor)
+        metadata = AsyncLimiter(1, self.limits.interval(True) / factor)
+        if old is None:
+            return _OrgBudget(overall, metadata, factor)
+        return _OrgBudget(overall, metadata, factor, old.paused_until, old.rejections)
+
+    @property
+    def in_flight(self) -> int:
+        return int(self._capacity.borrowed_tokens)
+
+    @property
+    def capacity(self) -> anyio.CapacityLimiter:
+        """The in-flight cap; hold it for the span of one request (not while backing off)."""
+        return self._capacity
+
+    async def turn(self, org_id: str | None, *, metadata: bool) -> None:
+        """Wait for any rate-limit pause of the org, then for its limiters."""
+        key = self._key(org_id)
+        # Re-check after sleeping: another 6045 may have extended the pause meanwhile.
+        while True:
+            budget = self._budget(key)
+            wait = budget.paused_until - self._clock()
+            if wait <= 0:
+                break
+            await anyio.sleep(wait)
+        await budget.overall.acquire()
+        if metadata:
+            await budget.metadata.acquire()
+
+    def paused_until(self, org_id: str | None) -> float:
+        """Monotonic time until which the org is paused (0 when it is not)."""
+        budget = self._orgs.get(self._key(org_id))
+        return budget.paused_until if budget is not None else 0.0
+
+    def rate_limited(self, org_id: str | None, retry_after: float | None) -> float:
+        """Zoho said 6045/429 for this org: pause it and slow it down. Returns the pause."""
+        key = self._key(org_id)
+        budget = self._budget(key)
+        now = self._clock()
+        pause = retry_after if retry_after is not None else 60.0
+        # a pause already covering this one means this is the same storm: do not slow twice
+        already = budget.paused_until > now + 0.5 * pause
+        budget.paused_until = max(budget.paused_until, now + pause)
+        budget.rejections += 1
+        if not already:
+            factor = max(budget.factor * self.limits.slowdown, 0.1)
+            self._orgs[key] = self._make(factor, budget)
+            self._orgs[key].paused_until = budget.paused_until
+            self.pauses += 1
+            log.info(
+                "rate limited by Zoho%s; pausing %.1fs, then pacing at %d%% of the limit",
+                f" (org {key})" if key else "",
+                pause,
+                math.floor(factor * 100),
+            )
+        return pause

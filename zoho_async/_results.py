@@ -1,0 +1,297 @@
+"""Bulk-sync value types: what to sync, what happened to each, and the run's report."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ._errors import InvalidInputError, ZohoError
+from ._models import SyncConfig
+from ._validation import check_id, check_optional_id
+
+__all__ = [
+    "BulkSyncError",
+    "PlanEntry",
+    "SyncPlan",
+    "SyncReport",
+    "SyncResult",
+    "SyncStatus",
+    "SyncTarget",
+    "coerce_target",
+]
+
+
+def _workspace_id(value: object) -> str:
+    return check_id(value, "workspace_id")
+
+
+def _datasource_id(value: object) -> str | None:
+    return check_optional_id(value, "datasource_id")
+
+
+def _org_id(value: object) -> str | None:
+    return check_optional_id(value, "org_id")
+
+
+def _interval_id(value: object) -> str | None:
+    return check_optional_id(value, "sync_interval_id")
+
+
+def _config(value: object) -> SyncConfig | None:
+    if value is None or isinstance(value, SyncConfig):
+        return value
+    raise InvalidInputError(f"config must be a SyncConfig or None, got {type(value).__name__}")
+
+
+@attrs.frozen
+class SyncTarget:
+    """One datasource to sync: workspace, datasource, and optionally org, config, interval.
+
+    ``datasource_id`` is ``None`` only for entries discovered without one (Local Drive,
+    Snapshot), which are reported as SKIPPED. ``name`` is for display.
+
+    Example::
+
+        SyncTarget("35130000001055707", "1767024000004595194", org_id="55522777")
+    """
+
+    workspace_id: str = attrs.field(converter=_workspace_id)
+    datasource_id: str | None = attrs.field(converter=_datasource_id)
+    org_id: str | None = attrs.field(default=None, converter=_org_id)
+    config: SyncConfig | None = attrs.field(default=None, converter=_config)
+    sync_interval_id: str | None = attrs.field(default=None, converter=_interval_id)
+    name: str | None = attrs.field(default=None, eq=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe fields (the config's credentials are never included)."""
+        out: dict[str, Any] = {
+            "workspace_id": self.workspace_id,
+            "datasource_id": self.datasource_id,
+            "org_id": self.org_id,
+            "sync_interval_id": self.sync_interval_id
+            or (self.config.sync_interval_id if self.config else None),
+        }
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+def coerce_target(item: object) -> SyncTarget:
+    """A ``SyncTarget`` from a target or a ``(workspace_id, datasource_id)`` tuple."""
+    if isinstance(item, SyncTarget):
+        return item
+    if isinstance(item, tuple | list) and 2 <= len(item) <= 4:
+        return SyncTarget(*item)
+    raise InvalidInputError(
+        "a target must be a SyncTarget or a (workspace_id, datasource_id) tuple, "
+        f"got {type(item).__name__}"
+    )
+
+
+class SyncStatus(enum.Enum):
+    """What happened to one target."""
+
+    STARTED = "STARTED"
+    ALREADY_RUNNING = "ALREADY_RUNNING"
+    QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def ok(self) -> bool:
+        """STARTED and ALREADY_RUNNING mean the datasource is (being) synced."""
+        return self in (SyncStatus.STARTED, SyncStatus.ALREADY_RUNNING)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@attrs.frozen
+class SyncResult:
+    """The one result of one target of a bulk run.
+
+    ``error_code`` is Zoho's code (``None`` for network failures and local errors);
+    ``error_type`` the name of the error class. With ``wait=True``, ``outcome`` is Zoho's
+    final ``lastDataSyncStatus`` ("Success", "Failed", ...) and ``completed_at`` its time;
+    ``outcome`` stays ``None`` when the wait timed out.
+    """
+
+    target: SyncTarget
+    index: int
+    status: SyncStatus
+    error_code: int | None = None
+    error_message: str | None = None
+    http_status: int | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: str | None = None
+    completed_at: datetime | None = None
+    error_type: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat, JSON-safe dict (the results-file format, one per line)."""
+        out = self.target.to_dict()
+        out.update(
+            index=self.index,
+            status=self.status.value,
+            error_code=self.error_code,
+            error_type=self.error_type,
+            error_message=self.error_message,
+            http_status=self.http_status,
+            attempts=self.attempts,
+            started_at=_iso(self.started_at),
+            finished_at=_iso(self.finished_at),
+            outcome=self.outcome,
+            completed_at=_iso(self.completed_at),
+        )
+        return out
+
+
+ROW_FIELDS = (
+    "index",
+    "workspace_id",
+    "datasource_id",
+    "org_id",
+    "sync_interval_id",
+    "name",
+    "status",
+    "error_code",
+    "error_type",
+    "error_message",
+    "http_status",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "completed_at",
+)
+
+
+class BulkSyncError(ZohoError):
+    """Raised by :meth:`SyncReport.raise_for_failures`; ``failed`` lists the FAILED results."""
+
+    def __init__(self, message: str, failed: tuple[SyncResult, ...]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+@attrs.frozen
+class SyncReport:
+    """Everything a bulk run did, one result per target in input order.
+
+    Example::
+
+        report = await session.sync_many(targets)
+        print(report.counts, report.duration)
+        report.raise_for_failures()
+    """
+
+    results: tuple[SyncResult, ...]
+    duration: float = 0.0
+    token_requests: int = 0
+    http_requests: int = 0
+    started_at: datetime | None = None
+
+    @property
+    def counts(self) -> dict[SyncStatus, int]:
+        """Results per status (every status present, zeros included)."""
+        tally = Counter(r.status for r in self.results)
+        return {status: tally.get(status, 0) for status in SyncStatus}
+
+    @property
+    def failed(self) -> tuple[SyncResult, ...]:
+        return tuple(r for r in self.results if r.status is SyncStatus.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        """True when no target FAILED."""
+        return not self.failed
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`BulkSyncError` when any target FAILED."""
+        failed = self.failed
+        if failed:
+            codes = Counter(str(r.error_code or r.error_type or "?") for r in failed)
+            detail = ", ".join(f"{code} x{n}" for code, n in codes.most_common(5))
+            raise BulkSyncError(
+                f"{len(failed)} of {len(self.results)} syncs failed ({detail})", failed
+            )
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per result, keys in :data:`ROW_FIELDS` order (for CSV)."""
+        rows = []
+        for result in self.results:
+            data = result.to_dict()
+            rows.append({key: data.get(key) for key in ROW_FIELDS})
+        return rows
+
+    def to_json(self, **dumps_kwargs: Any) -> str:
+        """The whole report as a JSON document."""
+        doc = {
+            "summary": {
+                "total": len(self.results),
+                "counts": {s.value: n for s, n in self.counts.items()},
+                "ok": self.ok,
+                "duration_seconds": round(self.duration, 3),
+                "token_requests": self.token_requests,
+                "http_requests": self.http_requests,
+                "started_at": _iso(self.started_at),
+            },
+            "results": [r.to_dict() for r in self.results],
+        }
+        return json.dumps(doc, **dumps_kwargs)
+
+
+@attrs.frozen
+class PlanEntry:
+    """What a run would do with one target: ``action`` is "sync", "skip" or "quota"."""
+
+    target: SyncTarget
+    action: str
+    reason: str | None = None
+    quota_left: int | None = None
+    last_sync_status: str | None = None
+
+
+@attrs.frozen
+class SyncPlan:
+    """A dry run: the syncs a run would send and the quota they would spend. Nothing sent."""
+
+    entries: tuple[PlanEntry, ...]
+
+    @property
+    def to_sync(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.entries if e.action == "sync")
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        return dict(Counter(e.action for e in self.entries))
+
+    @property
+    def quota_spend(self) -> int:
+        """Manual syncs the run would spend (one per sync call that starts)."""
+        return len(self.to_sync)
+
+    def rows(self) -> Iterable[dict[str, Any]]:
+        for entry in self.entries:
+            row = entry.target.to_dict()
+            row.update(
+                action=entry.action,
+                reason=entry.reason,
+                quota_left=entry.quota_left,
+                last_sync_status=entry.last_sync_status,
+            )
+            yield row

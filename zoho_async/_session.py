@@ -1,0 +1,546 @@
+"""``AnalyticsSession``: credentials, one HTTP session, one token cache, one pacer."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import ssl as ssl_module
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import anyio
+from anyio.abc import TaskGroup
+
+from ._auth import TokenBudget, TokenCache, TokenStore, token_key
+from ._errors import (
+    ApiError,
+    InvalidInputError,
+    MissingCredentialsError,
+    ProtocolError,
+    ZohoError,
+)
+from ._executor import CallResult, Executor
+from ._models import Datasource, Org, SyncConfig, WorkspaceInfo
+from ._pacing import Limits, Pacer
+from ._protocol import (
+    TOKEN_PATH,
+    ApiRequest,
+    TokenGrant,
+    datasources_request,
+    decode_token_response,
+    orgs_request,
+    sync_request,
+    token_form,
+    workspaces_request,
+)
+from ._regions import resolve_endpoints
+from ._results import SyncPlan, SyncReport, SyncResult
+from ._retry import RetryPolicy
+from ._transport import Transport
+from ._validation import check_id, check_non_negative, check_optional_id, check_positive
+
+__all__ = ["AnalyticsSession", "Workspace"]
+
+log = logging.getLogger("zoho_async")
+
+try:
+    __version__ = version("zoho-async")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+USER_AGENT = f"zoho-async/{__version__}"
+
+OnResult = Callable[[SyncResult], Awaitable[None] | None]
+Targets = Iterable[Any] | AsyncIterable[Any]
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def _need(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MissingCredentialsError(f"{what} is required (a non-empty string)")
+    return value.strip()
+
+
+class AnalyticsSession:
+    """A connection to Zoho Analytics for one credential.
+
+    One aiohttp session, one shared access token (refreshed once for every task), pacing
+    per org inside Zoho's per-minute limits, and safe retries - for single calls and bulk
+    runs alike.
+
+    Example::
+
+        async with AnalyticsSession(client_id=..., client_secret=..., refresh_token=...,
+                                    org_id="55522777", data_center="eu") as session:
+            ws = session.workspace("35130000001055707")
+            await ws.sync_data("1767024000004595194")
+            report = await session.sync_workspaces(["35130000001055707"])
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        org_id: str | None = None,
+        data_center: str = "us",
+        api_url: str | None = None,
+        accounts_url: str | None = None,
+        token_store: TokenStore | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        limits: Limits | None = None,
+        retry: RetryPolicy | None = None,
+        ssl: ssl_module.SSLContext | str | None = None,
+        client_session: aiohttp.ClientSession | None = None,
+        config_in_query: bool = False,
+        token_requests_per_10_minutes: int = 10,
+    ) -> None:
+        self._client_id = _need(client_id, "client_id")
+        self._client_secret = _need(client_secret, "client_secret")
+        self._refresh_token = _need(refresh_token, "refresh_token")
+        self.org_id = check_optional_id(org_id, "org_id")
+        self.endpoints = resolve_endpoints(data_center, api_url, accounts_url)
+        self.timeout = check_positive(timeout, "timeout")
+        self.connect_timeout = check_positive(connect_timeout, "connect_timeout")
+        if limits is not None and not isinstance(limits, Limits):
+            raise InvalidInputError("limits must be a zoho_async.Limits")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidInputError("retry must be a zoho_async.RetryPolicy")
+        if not isinstance(token_requests_per_10_minutes, int) or token_requests_per_10_minutes < 1:
+            raise InvalidInputError("token_requests_per_10_minutes must be an int >= 1")
+        self.limits = limits or Limits()
+        self.retry = retry or RetryPolicy()
+        self.config_in_query = bool(config_in_query)
+        self._token_store = token_store
+        self._token_limit = token_requests_per_10_minutes
+        self._ssl = ssl
+        self._client_session = client_session
+        self._state = _State.NEW
+        self._transport: Transport | None = None
+        self._tokens: TokenCache | None = None
+        self._executor: Executor | None = None
+        self._task_group: TaskGroup | None = None
+
+    def __repr__(self) -> str:
+        cid = self._client_id
+        shown = cid[:8] + "..." if len(cid) > 8 else cid
+        return (
+            f"AnalyticsSession(api_url={self.endpoints.api_url!r}, org_id={self.org_id!r}, "
+            f"client_id={shown!r}, state={self._state.value})"
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> AnalyticsSession:
+        await self.open()
+        assert self._task_group is None
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        try:
+            if task_group is not None:
+                # background runs (iter_sync) end with the session
+                task_group.cancel_scope.cancel()
+                await task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.close()
+        return None
+
+    async def open(self) -> None:
+        """Open the HTTP session (``async with`` does this for you)."""
+        if self._state is _State.CLOSED:
+            raise RuntimeError("this AnalyticsSession is closed; create a new one")
+        if self._state is _State.OPEN:
+            return
+        transport = Transport(
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            ssl_option=self._ssl,
+            client_session=self._client_session,
+            limit=max(self.limits.max_in_flight + 2, 10),
+        )
+        await transport.open()
+        self._transport = transport
+        self._tokens = TokenCache(
+            key=token_key(self.endpoints.accounts_url, self._client_id, self._refresh_token),
+            fetch=self._fetch_token,
+            store=self._token_store,
+            budget=TokenBudget(self._token_limit, 600.0),
+        )
+        # limiters are created here, inside the running loop
+        self._executor = Executor(
+            api_url=self.endpoints.api_url,
+            transport=transport,
+            tokens=self._tokens,
+            pacer=Pacer(self.limits),
+            retry=self.retry,
+            user_agent=USER_AGENT,
+        )
+        self._state = _State.OPEN
+
+    async def close(self) -> None:
+        """Release the connector (even when cancelled). Idempotent."""
+        self._state = _State.CLOSED
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            with anyio.CancelScope(shield=True):
+                await transport.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._state is _State.CLOSED
+
+    def _require_open(self) -> Executor:
+        if self._state is _State.NEW:
+            raise RuntimeError(
+                "AnalyticsSession is not open; use `async with AnalyticsSession(...) as s:`"
+            )
+        if self._state is _State.CLOSED or self._executor is None:
+            raise RuntimeError("this AnalyticsSession is closed; create a new one")
+        return self._executor
+
+    # -- token ----------------------------------------------------------------------------
+
+    async def _fetch_token(self) -> TokenGrant:
+        assert self._transport is not None
+        raw = await self._transport.send(
+            "POST",
+            self.endpoints.accounts_url + TOKEN_PATH,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            form=token_form(self._client_id, self._client_secret, self._refresh_token),
+        )
+        return decode_token_response(raw.status, raw.body)
+
+    @property
+    def token_requests(self) -> int:
+        """Token requests this session has sent so far."""
+        return self._tokens.requests if self._tokens is not None else 0
+
+    @property
+    def http_requests(self) -> int:
+        """HTTP requests (API and token) this session has sent so far."""
+        return self._transport.requests if self._transport is not None else 0
+
+    async def get_access_token(self) -> str:
+        """The current access token (refreshed if needed). Keep it secret."""
+        self._require_open()
+        assert self._tokens is not None
+        return await self._tokens.get()
+
+    # -- single calls ---------------------------------------------------------------------
+
+    def _org(self, org_id: str | None) -> str | None:
+        return check_optional_id(org_id, "org_id") or self.org_id
+
+    async def _call(self, request: ApiRequest, *, deadline: float | None = None) -> Any:
+        result = await self._require_open().call(request, deadline=deadline)
+        return _unwrap(result)
+
+    async def get_orgs(self) -> list[Org]:
+        """Every organisation of the user.
+
+        Example::
+
+            for org in await session.get_orgs():
+                print(org.org_id, org.name)
+        """
+        data = await self._call(orgs_request())
+        return [Org.from_api(e) for e in _entries(data, "orgs")]
+
+    async def get_workspaces(self, kind: str = "all") -> list[WorkspaceInfo]:
+        """Owned and shared workspaces (``kind="owned"`` or ``"shared"`` for one side).
+
+        Example::
+
+            owned = [w for w in await session.get_workspaces() if w.owned]
+        """
+        if kind not in ("all", "owned", "shared"):
+            raise InvalidInputError("kind must be 'all', 'owned' or 'shared'")
+        data = await self._call(workspaces_request(kind))
+        if kind != "all":
+            return [
+                WorkspaceInfo.from_api(e, owned=kind == "owned")
+                for e in _entries(data, "workspaces")
+            ]
+        owned = [WorkspaceInfo.from_api(e, owned=True) for e in _entries(data, "ownedWorkspaces")]
+        shared = [
+            WorkspaceInfo.from_api(e, owned=False) for e in _entries(data, "sharedWorkspaces")
+        ]
+        return owned + shared
+
+    def workspace(self, workspace_id: str, org_id: str | None = None) -> Workspace:
+        """A handle on one workspace (no request is made).
+
+        Example::
+
+            ws = session.workspace("35130000001055707", org_id="55522777")
+        """
+        return Workspace(self, check_id(workspace_id, "workspace_id"), self._org(org_id))
+
+    async def get_datasources(
+        self, workspace_id: str, *, org_id: str | None = None
+    ) -> list[Datasource]:
+        """The datasources of a workspace (Local Drive entries included, without ids)."""
+        return await self.workspace(workspace_id, org_id).get_datasources()
+
+    async def sync_data(
+        self,
+        workspace_id: str,
+        datasource_id: str,
+        *,
+        org_id: str | None = None,
+        config: SyncConfig | None = None,
+        sync_interval_id: str | None = None,
+    ) -> None:
+        """Start a sync of one datasource; see :meth:`Workspace.sync_data`."""
+        await self.workspace(workspace_id, org_id).sync_data(
+            datasource_id, config=config, sync_interval_id=sync_interval_id
+        )
+
+    # -- bulk -----------------------------------------------------------------------------
+
+    async def sync_many(
+        self,
+        targets: Targets,
+        *,
+        config: SyncConfig | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+        deadline: float | None = None,
+        on_result: OnResult | None = None,
+        poll_interval: float = 30.0,
+    ) -> SyncReport:
+        """Sync every target, paced and retried; one result per target, in input order.
+
+        ``targets``: an iterable or async iterable of :class:`SyncTarget` or
+        ``(workspace_id, datasource_id)`` tuples; it is pulled lazily. ``deadline``: seconds
+        from the start after which nothing new is started (the rest are CANCELLED).
+        ``wait``: poll Get Datasources (once per workspace per ``poll_interval``) until each
+        started sync reports a final status, at most ``wait_timeout`` seconds (1 hour when
+        ``None``). ``on_result`` is called (or awaited) with each result as it is final.
+
+        Example::
+
+            report = await session.sync_many([("351300...", "176702...")], wait=True)
+            report.raise_for_failures()
+        """
+        from ._dispatch import sync_many
+
+        return await sync_many(
+            self,
+            targets,
+            config=config,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            deadline=deadline,
+            on_result=on_result,
+            poll_interval=poll_interval,
+        )
+
+    def iter_sync(
+        self,
+        targets: Targets,
+        *,
+        config: SyncConfig | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+        deadline: float | None = None,
+        poll_interval: float = 30.0,
+    ) -> AsyncIterable[SyncResult]:
+        """Like :meth:`sync_many`, yielding each result as it is final (not in input order).
+
+        Example::
+
+            async for result in session.iter_sync(targets):
+                print(result.target.datasource_id, result.status.value)
+        """
+        from ._dispatch import SyncIterator
+
+        return SyncIterator(
+            self,
+            targets,
+            config=config,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            deadline=deadline,
+            poll_interval=poll_interval,
+        )
+
+    async def sync_workspaces(
+        self,
+        workspaces: Iterable[str | WorkspaceInfo | tuple[str, str]],
+        *,
+        config: SyncConfig | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+        deadline: float | None = None,
+        on_result: OnResult | None = None,
+        poll_interval: float = 30.0,
+    ) -> SyncReport:
+        """Discover the datasources of each workspace and sync every syncable one.
+
+        Entries without a datasource id are SKIPPED, exhausted quotas are QUOTA_EXHAUSTED
+        without a sync call, and a datasource with several intervals gets one sync each.
+        Workspaces are ids (with the session's org), ``(org_id, workspace_id)`` pairs or
+        ``WorkspaceInfo`` objects.
+
+        Example::
+
+            report = await session.sync_workspaces(["35130000001055707"])
+        """
+        from ._dispatch import discovered_items, sync_many
+
+        items = await discovered_items(self, workspaces)  # validates ids before any request
+        return await sync_many(
+            self,
+            items,
+            config=config,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            deadline=deadline,
+            on_result=on_result,
+            poll_interval=poll_interval,
+        )
+
+    async def plan_sync(
+        self, targets_or_workspaces: Iterable[Any] | AsyncIterable[Any]
+    ) -> SyncPlan:
+        """A dry run: what would be synced and the quota left. Sends no sync.
+
+        Accepts workspace ids (discovered like :meth:`sync_workspaces`) or targets (their
+        workspaces are listed once each to read quotas).
+
+        Example::
+
+            plan = await session.plan_sync(["35130000001055707"])
+            print(plan.counts, plan.quota_spend)
+        """
+        from ._dispatch import plan_sync
+
+        return await plan_sync(self, targets_or_workspaces)
+
+    # -- internals shared with the dispatcher ---------------------------------------------
+
+    @property
+    def _exec(self) -> Executor:
+        return self._require_open()
+
+    def _background(self) -> TaskGroup:
+        self._require_open()
+        if self._task_group is None:
+            raise RuntimeError("iter_sync needs the session to be entered with `async with`")
+        return self._task_group
+
+
+class Workspace:
+    """A workspace handle: ``session.workspace(ws_id)``. Makes no request by itself."""
+
+    def __init__(self, session: AnalyticsSession, workspace_id: str, org_id: str | None) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.org_id = org_id
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.workspace_id!r}, org_id={self.org_id!r})"
+
+    async def get_datasources(self) -> list[Datasource]:
+        """Every datasource entry (Get Datasources). Needs an org id.
+
+        Example::
+
+            syncable = [d for d in await ws.get_datasources() if d.syncable]
+        """
+        data = await self.session._call(datasources_request(self.workspace_id, self.org_id))
+        return [
+            Datasource.from_api(e, workspace_id=self.workspace_id)
+            for e in _entries(data, "dataSources")
+        ]
+
+    async def sync_data(
+        self,
+        datasource_id: str,
+        *,
+        config: SyncConfig | None = None,
+        sync_interval_id: str | None = None,
+    ) -> None:
+        """Start a sync (Sync Data). Returns ``None`` once Zoho answers 204 ("started").
+
+        Raises :class:`SyncInProgressError` (already running), ``SyncQuotaExceededError``,
+        ``NotFoundError``, ``PermissionDeniedError``, ``InvalidConfigError`` and the other
+        ``ApiError`` subclasses; paced and retried like a bulk run.
+
+        Example::
+
+            await ws.sync_data("1767024000004595194",
+                               config=SyncConfig(sync_interval_id="1767024000004595201"))
+        """
+        request = build_sync_request(
+            self.session, self.workspace_id, datasource_id, self.org_id, config, sync_interval_id
+        )
+        await self.session._call(request)
+
+
+def build_sync_request(
+    session: AnalyticsSession,
+    workspace_id: str,
+    datasource_id: object,
+    org_id: str | None,
+    config: SyncConfig | None,
+    sync_interval_id: str | None,
+) -> ApiRequest:
+    """Validate and build one Sync Data request (raises before anything is sent)."""
+    ds_id = check_id(datasource_id, "datasource_id")
+    if config is not None and not isinstance(config, SyncConfig):
+        raise InvalidInputError("config must be a SyncConfig")
+    cfg = config or SyncConfig()
+    cfg = cfg.with_interval(check_optional_id(sync_interval_id, "sync_interval_id"))
+    return sync_request(
+        workspace_id, ds_id, org_id, cfg.encode(), config_in_query=session.config_in_query
+    )
+
+
+def _entries(data: Any, key: str) -> list[dict[str, Any]]:
+    """The list under ``data[key]``; ``ProtocolError`` when the shape is wrong."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected an object with {key!r} in 'data'")
+    value = data.get(key, [])
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ProtocolError(f"expected a list under {key!r}")
+    return [e for e in value if isinstance(e, dict)]
+
+
+def _unwrap(result: CallResult) -> Any:
+    if result.ours_in_progress:
+        return None
+    if result.error is not None:
+        raise result.error
+    if result.cancelled:
+        raise TimeoutError("deadline reached before the call could finish")
+    return result.data
+
+
+__all__ += ["USER_AGENT", "__version__"]
+_ = (ApiError, ZohoError, check_non_negative)
