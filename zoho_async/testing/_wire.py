@@ -1,0 +1,114 @@
+"""What the fake puts on the wire: envelopes, error codes, Zoho's timestamp format.
+
+Pure data and functions, no I/O, so the analytics logic can build answers without aiohttp.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+
+# code -> (HTTP status, summary constant, message). The HTTP statuses follow zoho-api.md;
+# the summary constants and messages are the fake's own wording (Zoho localises messages,
+# so clients must branch on the code only).
+ERRORS: dict[int, tuple[int, str, str]] = {
+    6045: (400, "API_LIMIT_EXCEEDED", "API request limit per minute exceeded. Try again later."),
+    7005: (500, "INTERNAL_SERVER_ERROR", "Internal server error."),
+    7103: (404, "WORKSPACE_NOT_FOUND", "Workspace not found."),
+    7301: (403, "PERMISSION_DENIED", "You do not have permission to sync this datasource."),
+    7387: (400, "ORG_MISMATCH", "The workspace does not belong to the given organization."),
+    # 7404 is the fake's own code for an unknown URL: no source documents Zoho's.
+    7404: (404, "URL_NOT_FOUND", "The requested URL does not exist."),
+    8083: (400, "ORGID_MISSING", "The ZANALYTICS-ORGID header is missing."),
+    8182: (403, "SYNC_INTERVAL_REQUIRED", "This datasource has several sync intervals; name one."),
+    8183: (400, "INVALID_SYNC_INTERVAL", "The sync interval does not belong to this datasource."),
+    8504: (400, "INVALID_CONFIG", "CONFIG is not a valid JSON object."),
+    8507: (400, "CONFIG_TOO_LONG", "CONFIG exceeds the allowed length."),
+    8535: (401, "INVALID_OAUTHTOKEN", "Invalid OAuth access token."),
+    18061: (404, "DATASOURCE_NOT_FOUND", "Datasource not found in this workspace."),
+    18073: (400, "SYNC_IN_PROGRESS", "A sync of this datasource is already in progress."),
+    19000048: (400, "SYNC_LIMIT_EXCEEDED", "Manual sync limit for this connection is exhausted."),
+}
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+# Abbreviations accepted for ``time_zone``; Zoho prints the abbreviation, not the offset.
+TIME_ZONES: dict[str, dt.timedelta] = {
+    "IST": dt.timedelta(hours=5, minutes=30),
+    "UTC": dt.timedelta(0),
+    "GMT": dt.timedelta(0),
+    "PST": dt.timedelta(hours=-8),
+    "PDT": dt.timedelta(hours=-7),
+    "EST": dt.timedelta(hours=-5),
+    "EDT": dt.timedelta(hours=-4),
+    "CET": dt.timedelta(hours=1),
+    "CEST": dt.timedelta(hours=2),
+    "SGT": dt.timedelta(hours=8),
+    "JST": dt.timedelta(hours=9),
+    "AEST": dt.timedelta(hours=10),
+}
+
+
+@attrs.frozen
+class Reply:
+    """An answer before it becomes an HTTP response. ``payload`` None means an empty body."""
+
+    status: int
+    payload: dict[str, Any] | None = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+
+
+def success(summary: str, data: dict[str, Any]) -> Reply:
+    return Reply(200, {"status": "success", "summary": summary, "data": data})
+
+
+def failure_payload(code: int, message: str | None = None) -> dict[str, Any]:
+    """Zoho's failure envelope for ``code`` (summary and message from :data:`ERRORS`)."""
+    _, summary, default_message = ERRORS.get(code, (400, "ERROR", "Error."))
+    return {
+        "status": "failure",
+        "summary": summary,
+        "data": {"errorCode": code, "errorMessage": message or default_message},
+    }
+
+
+def failure(code: int, *, http_status: int | None = None, message: str | None = None) -> Reply:
+    """The failure answer for ``code``, with the HTTP status from :data:`ERRORS`."""
+    default_status = ERRORS.get(code, (400,))[0]
+    return Reply(http_status or default_status, failure_payload(code, message))
+
+
+def zoho_time(moment: dt.datetime, zone: str) -> str:
+    """Format like Zoho does: ``"03 August, 2024 03:39:16 PM IST"``.
+
+    Month names are spelled out here rather than with ``%B`` so the locale cannot change them.
+
+    Example::
+
+        >>> zoho_time(dt.datetime(2024, 8, 3, 10, 9, 16, tzinfo=dt.UTC), "IST")
+        '03 August, 2024 03:39:16 PM IST'
+    """
+    local = moment.astimezone(dt.timezone(TIME_ZONES[zone]))
+    hour12 = local.hour % 12 or 12
+    half = "AM" if local.hour < 12 else "PM"
+    return (
+        f"{local.day:02d} {_MONTHS[local.month - 1]}, {local.year} "
+        f"{hour12:02d}:{local.minute:02d}:{local.second:02d} {half} {zone}"
+    )

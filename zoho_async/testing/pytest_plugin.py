@@ -1,0 +1,63 @@
+"""Pytest fixtures for testing code against :class:`~zoho_async.testing.FakeZoho`.
+
+Registered through the ``pytest11`` entry point. The fixtures are async: use them from tests
+run by anyio's pytest plugin on the asyncio backend.
+
+Example::
+
+    @pytest.mark.anyio
+    async def test_sync(fake_zoho: FakeZoho) -> None:
+        ...  # fake_zoho is started, populated, without rate limits
+
+    @pytest.mark.anyio
+    async def test_limits(fake_zoho_factory: FakeZohoFactory) -> None:
+        async with fake_zoho_factory(requests_per_minute=5, populated=True) as fake:
+            ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import pytest
+
+from ._fake import FakeZoho
+
+
+class FakeZohoFactory(Protocol):
+    """Makes started fakes: ``populated=True`` passes the keywords to ``FakeZoho.populated``
+    (so ``orgs``, ``workspaces``, ``datasources_per_workspace``, ``mix`` work too), otherwise
+    to ``FakeZoho(...)`` (an empty world for ``add_org`` and friends)."""
+
+    def __call__(
+        self, *, populated: bool = False, **kwargs: Any
+    ) -> contextlib.AbstractAsyncContextManager[FakeZoho]: ...
+
+
+@pytest.fixture
+async def fake_zoho() -> AsyncIterator[FakeZoho]:
+    """A started fake: 1 org, 2 workspaces of 10 plain syncable datasources, no rate limits."""
+    fake = FakeZoho.populated(
+        workspaces=2,
+        datasources_per_workspace=10,
+        mix=False,
+        requests_per_minute=None,
+        metadata_per_minute=None,
+    )
+    async with fake:
+        yield fake
+
+
+@contextlib.asynccontextmanager
+async def _started(*, populated: bool = False, **kwargs: Any) -> AsyncIterator[FakeZoho]:
+    fake = FakeZoho.populated(**kwargs) if populated else FakeZoho(**kwargs)
+    async with fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_zoho_factory() -> FakeZohoFactory:
+    """A factory of started fakes with custom settings, as async context managers."""
+    return _started
