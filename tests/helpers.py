@@ -21,8 +21,14 @@ def session_for(fake: FakeZoho, **overrides: Any) -> AnalyticsSession:
         "timeout": 5.0,
     }
     options.update(overrides)
-    credentials = dict(fake.credentials)
-    for key in ("client_id", "client_secret", "refresh_token"):
-        if key in options:
-            credentials[key] = options.pop(key)
-    return AnalyticsSession(**credentials, **options)
+    client_id = options.pop("client_id", fake.client_id)
+    client_secret = options.pop("client_secret", fake.client_secret)
+    refresh_token = options.pop("refresh_token", fake.refresh_token)
+    return AnalyticsSession(client_id, client_secret, refresh_token, **options)
+
+
+def ds_id(datasource: object) -> str:
+    """The id of a syncable fake datasource (typed: fake ids are ``str | None``)."""
+    value = getattr(datasource, "datasource_id", None)
+    assert isinstance(value, str)
+    return value

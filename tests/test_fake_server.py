@@ -39,6 +39,16 @@ class ManualClock:
         self.now += seconds
 
 
+def grant(fake: FakeZoho) -> dict[str, str]:
+    """The refresh-token grant fields for the fake's credentials."""
+    return {
+        "grant_type": "refresh_token",
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "refresh_token": fake.refresh_token,
+    }
+
+
 class Client:
     """The few HTTP calls the tests need, written out by hand."""
 
@@ -48,7 +58,7 @@ class Client:
         self.token = ""
 
     async def login(self) -> str:
-        params = {"grant_type": "refresh_token", **self.fake.credentials}
+        params = grant(self.fake)
         async with self.session.post(
             self.fake.accounts_url + "/oauth/v2/token", params=params
         ) as resp:
@@ -134,7 +144,7 @@ async def test_token_grant_by_query_or_form(session: aiohttp.ClientSession, wher
 async def test_token_errors(session: aiohttp.ClientSession) -> None:
     async with FakeZoho() as fake:
         url = fake.accounts_url + "/oauth/v2/token"
-        base = {"grant_type": "refresh_token", **fake.credentials}
+        base = grant(fake)
         for change, expected in [
             ({"client_secret": "wrong"}, "invalid_client"),
             ({"client_id": "1000.NOPE"}, "invalid_client"),
@@ -158,7 +168,7 @@ async def test_token_throttle(session: aiohttp.ClientSession, throttle_status: i
         await client.login()
         async with session.post(
             fake.accounts_url + "/oauth/v2/token",
-            params={"grant_type": "refresh_token", **fake.credentials},
+            params=grant(fake),
         ) as resp:
             assert resp.status == throttle_status
             body = await resp.json(content_type=None)

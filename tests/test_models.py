@@ -42,7 +42,8 @@ def test_parse_zoho_time() -> None:
     when = parse_zoho_time("03 August, 2024 03:39:16 PM IST")
     assert when == datetime(2024, 8, 3, 15, 39, 16, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     assert parse_zoho_time("03 August, 2024 12:00:00 AM PST") == datetime(
-        2024, 8, 3, 0, 0, tzinfo=timezone(timedelta(hours=-8)))
+        2024, 8, 3, 0, 0, tzinfo=timezone(timedelta(hours=-8))
+    )
     assert parse_zoho_time("03 August, 2024 03:39:16 PM XYZ") is None
     assert parse_zoho_time("yesterday") is None
     assert parse_zoho_time(None) is None
@@ -51,10 +52,16 @@ def test_parse_zoho_time() -> None:
 
 def test_datasource_from_api_single_interval() -> None:
     raw = {
-        "datasourceName": "Sales DB", "datasourceId": "1767024000004595194", "source": "MySQL",
-        "lastDataSyncStatus": "Success", "lastDataSyncTime": "03 August, 2024 03:39:16 PM IST",
-        "schedule": "Daily", "syncUsed": "2", "totalSyncAllowed": "5",
-        "syncIntervalId": "1767024000004595201", "mystery": "kept",
+        "datasourceName": "Sales DB",
+        "datasourceId": "1767024000004595194",
+        "source": "MySQL",
+        "lastDataSyncStatus": "Success",
+        "lastDataSyncTime": "03 August, 2024 03:39:16 PM IST",
+        "schedule": "Daily",
+        "syncUsed": "2",
+        "totalSyncAllowed": "5",
+        "syncIntervalId": "1767024000004595201",
+        "mystery": "kept",
     }
     ds = Datasource.from_api(raw, workspace_id="1")
     assert ds.datasource_id == "1767024000004595194" and ds.syncable
@@ -66,27 +73,45 @@ def test_datasource_from_api_single_interval() -> None:
 
 
 def test_datasource_multi_interval_local_drive_and_live() -> None:
-    multi = Datasource.from_api({"datasourceId": "5", "syncUsed": "5", "totalSyncAllowed": "5",
-                                 "syncIntervals": [{"syncIntervalId": "11", "syncUsed": "1"},
-                                                   {"syncIntervalId": "12"}, {"bad": 1}, "x"]})
+    multi = Datasource.from_api(
+        {
+            "datasourceId": "5",
+            "syncUsed": "5",
+            "totalSyncAllowed": "5",
+            "syncIntervals": [
+                {"syncIntervalId": "11", "syncUsed": "1"},
+                {"syncIntervalId": "12"},
+                {"bad": 1},
+                "x",
+            ],
+        }
+    )
     assert multi.interval_ids == ("11", "12") and multi.quota_exhausted
     local = Datasource.from_api({"datasourceName": "upload.csv", "source": "Local Drive"})
     assert not local.syncable and local.skip_reason == "Local Drive"
     snap = Datasource.from_api({"datasourceName": "s", "source": "Snapshot"})
     assert snap.skip_reason == "Snapshot"
-    live = Datasource.from_api({"datasourceId": "7", "lastDesignSyncStatus": "Success",
-                                "lastDesignSyncTime": "03 August, 2024 03:39:16 PM UTC"})
+    live = Datasource.from_api(
+        {
+            "datasourceId": "7",
+            "lastDesignSyncStatus": "Success",
+            "lastDesignSyncTime": "03 August, 2024 03:39:16 PM UTC",
+        }
+    )
     assert live.last_sync_status == "Success" and live.last_sync_time is not None
     empty = Datasource.from_api({})
     assert empty.datasource_id is None and empty.sync_used is None and empty.quota_left is None
 
 
 def test_org_and_workspace_from_api() -> None:
-    org = Org.from_api({"orgId": "55", "orgName": "Acme", "isDefault": True,
-                        "numberOfworkspaces": "3"})
+    org = Org.from_api(
+        {"orgId": "55", "orgName": "Acme", "isDefault": True, "numberOfworkspaces": "3"}
+    )
     assert (org.org_id, org.name, org.is_default, org.workspace_count) == ("55", "Acme", True, 3)
-    ws = WorkspaceInfo.from_api({"workspaceId": "351", "workspaceName": "W", "orgId": "55",
-                                 "createdTime": "1700000000000"}, owned=False)
+    ws = WorkspaceInfo.from_api(
+        {"workspaceId": "351", "workspaceName": "W", "orgId": "55", "createdTime": "1700000000000"},
+        owned=False,
+    )
     assert ws.owned is False and ws.created_time is not None and ws.org_id == "55"
     with pytest.raises(ValueError):
         Org.from_api({"orgName": "no id"})
@@ -98,9 +123,12 @@ def test_sync_config_encoding() -> None:
     assert cfg.to_json_dict() == {"userName": "u", "password": "p4ss", "syncIntervalId": "123"}
     assert "p4ss" not in repr(cfg) and "p4ss" not in str(cfg)
     assert SyncConfig(sync_interval_id="9", interval_key="both").to_json_dict() == {
-        "syncIntervalId": "9", "scheduleId": "9"}
+        "syncIntervalId": "9",
+        "scheduleId": "9",
+    }
     assert SyncConfig(sync_interval_id="9", interval_key="scheduleId").to_json_dict() == {
-        "scheduleId": "9"}
+        "scheduleId": "9"
+    }
     with pytest.raises(InvalidInputError):
         SyncConfig(interval_key="nope")
     with pytest.raises(InvalidIdError):
@@ -118,7 +146,7 @@ def test_config_length_is_checked_locally() -> None:
         quoted.encode()
 
 
-@pytest.mark.parametrize("bad", ["", "12a", " 12", "１２", "-1", None, 1.5, True, [1]])
+@pytest.mark.parametrize("bad", ["", "12a", " 12", "\uff11\uff12", "-1", None, 1.5, True, [1]])
 def test_ids_must_be_digit_strings(bad: object) -> None:
     with pytest.raises(InvalidIdError):
         check_id(bad, "workspace_id")
@@ -129,7 +157,7 @@ def test_targets_validate_ids() -> None:
     with pytest.raises(InvalidIdError):
         SyncTarget("ws", "2")
     with pytest.raises(InvalidInputError):
-        SyncTarget("1", "2", config="not a config")  # type: ignore[arg-type]
+        SyncTarget("1", "2", config="not a config")
 
 
 def test_data_centres() -> None:
@@ -163,7 +191,7 @@ def test_limits_validation_and_interval() -> None:
     assert limits.interval(False) == pytest.approx(0.6)
     for bad in ({"requests_per_minute": 0}, {"max_in_flight": -1}, {"safety_margin": 0.9}):
         with pytest.raises(InvalidInputError):
-            Limits(**bad)  # type: ignore[arg-type]
+            Limits(**bad)
 
 
 def test_retry_policy_backoff_is_capped_and_jittered() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -38,7 +38,11 @@ from zoho_async._protocol import (
 
 def failure(code: int, message: str = "msg", summary: str = "SOME_ERROR") -> bytes:
     return json.dumps(
-        {"status": "failure", "summary": summary, "data": {"errorCode": code, "errorMessage": message}}
+        {
+            "status": "failure",
+            "summary": summary,
+            "data": {"errorCode": code, "errorMessage": message},
+        }
     ).encode()
 
 
@@ -77,7 +81,11 @@ def test_each_code_maps_to_its_class(code: int, http: int, cls: type[ApiError]) 
     err = info.value
     assert type(err) is cls
     assert (err.code, err.message, err.summary, err.http_status) == (
-        code, "the message", "CONSTANT", http)
+        code,
+        "the message",
+        "CONSTANT",
+        http,
+    )
     assert str(code) in str(err) and "the message" in str(err)
 
 
@@ -133,7 +141,7 @@ def test_6045_carries_retry_after_from_header() -> None:
 
 
 def test_parse_retry_after_forms() -> None:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     later = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after("5") == 5.0
     assert parse_retry_after("250ms") == 0.25
@@ -145,8 +153,14 @@ def test_parse_retry_after_forms() -> None:
 
 
 def test_token_success_and_lifetime_defaults() -> None:
-    body = json.dumps({"access_token": "1000.aaa.bbb", "expires_in": 3600,
-                       "api_domain": "https://www.zohoapis.com", "token_type": "Bearer"})
+    body = json.dumps(
+        {
+            "access_token": "1000.aaa.bbb",
+            "expires_in": 3600,
+            "api_domain": "https://www.zohoapis.com",
+            "token_type": "Bearer",
+        }
+    )
     grant = decode_token_response(200, body.encode())
     assert grant.access_token == "1000.aaa.bbb" and grant.expires_in == 3600
     assert "1000.aaa" not in repr(grant)
@@ -164,10 +178,16 @@ def test_token_errors(status: int) -> None:
     with pytest.raises(TokenRefreshError, match="data centre"):
         decode_token_response(status, b'{"error": "invalid_client"}')
     with pytest.raises(TokenThrottledError) as info:
-        decode_token_response(status, json.dumps({
-            "error": "Access Denied",
-            "error_description": "You have made too many requests continuously."}).encode(),
-            now=1000.0)
+        decode_token_response(
+            status,
+            json.dumps(
+                {
+                    "error": "Access Denied",
+                    "error_description": "You have made too many requests continuously.",
+                }
+            ).encode(),
+            now=1000.0,
+        )
     assert info.value.retry_at == 1600.0
 
 

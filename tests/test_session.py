@@ -27,7 +27,7 @@ from zoho_async import (
 )
 from zoho_async.testing import FakeZoho, Fault
 
-from .helpers import session_for
+from .helpers import ds_id, session_for
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +42,7 @@ async def fake() -> FakeZoho:  # type: ignore[misc]
 
 
 async def test_discovery_calls(fake: FakeZoho) -> None:
-    ds = fake.add_datasource("1001", name="Sales", intervals=1)
+    ds = ds_id(fake.add_datasource("1001", name="Sales", intervals=1))
     fake.add_datasource("1001", kind="local_drive", name="upload.csv")
     async with session_for(fake) as session:
         orgs = await session.get_orgs()
@@ -50,7 +50,7 @@ async def test_discovery_calls(fake: FakeZoho) -> None:
         workspaces = await session.get_workspaces()
         assert {(w.workspace_id, w.owned) for w in workspaces} == {("1001", True), ("1002", False)}
         sources = await session.workspace("1001").get_datasources()
-        assert [s.datasource_id for s in sources] == [ds.datasource_id, None]
+        assert [s.datasource_id for s in sources] == [ds, None]
         assert sources[0].name == "Sales" and sources[0].quota_left == 5
         assert sources[1].skip_reason == "Local Drive"
     headers = fake.stats.last_headers
@@ -58,24 +58,26 @@ async def test_discovery_calls(fake: FakeZoho) -> None:
 
 
 async def test_sync_data_starts_a_sync_and_sends_config_in_the_body(fake: FakeZoho) -> None:
-    ds = fake.add_datasource("1001")
+    ds = ds_id(fake.add_datasource("1001"))
     async with session_for(fake) as session:
         ws = session.workspace("1001")
-        assert await ws.sync_data(ds.datasource_id) is None
-        other = fake.add_datasource("1001")
-        await ws.sync_data(other.datasource_id, config=SyncConfig(user_name="u", password="pw"))
-    assert fake.stats.syncs_started[ds.datasource_id] == 1
-    assert fake.stats.configs[0] == (ds.datasource_id, None, "none")
-    assert fake.stats.configs[1] == (other.datasource_id, {"userName": "u", "password": "pw"},
-                                     "form")
+        await ws.sync_data(ds)  # None on 204
+        other = ds_id(fake.add_datasource("1001"))
+        await ws.sync_data(other, config=SyncConfig(user_name="u", password="pw"))
+    assert fake.stats.syncs_started[ds] == 1
+    assert fake.stats.configs[0] == (ds, None, "none")
+    assert fake.stats.configs[1] == (other, {"userName": "u", "password": "pw"}, "form")
 
 
 async def test_config_in_query_option(fake: FakeZoho) -> None:
     ds = fake.add_datasource("1001", intervals=2)
     async with session_for(fake, config_in_query=True) as session:
-        await session.sync_data("1001", ds.datasource_id, sync_interval_id=ds.interval_ids[1])
-    assert fake.stats.configs[-1] == (ds.datasource_id, {"syncIntervalId": ds.interval_ids[1]},
-                                      "query")
+        await session.sync_data("1001", ds_id(ds), sync_interval_id=ds.interval_ids[1])
+    assert fake.stats.configs[-1] == (
+        ds.datasource_id,
+        {"syncIntervalId": ds.interval_ids[1]},
+        "query",
+    )
 
 
 async def test_each_sync_error_maps_to_its_class(fake: FakeZoho) -> None:
@@ -86,18 +88,18 @@ async def test_each_sync_error_maps_to_its_class(fake: FakeZoho) -> None:
     async with session_for(fake) as session:
         ws = session.workspace("1001")
         with pytest.raises(SyncInProgressError) as in_progress:
-            await ws.sync_data(running.datasource_id)
+            await ws.sync_data(ds_id(running))
         assert in_progress.value.code == 18073 and in_progress.value.http_status == 400
         with pytest.raises(SyncQuotaExceededError):
-            await ws.sync_data(spent.datasource_id)
+            await ws.sync_data(ds_id(spent))
         with pytest.raises(PermissionDeniedError) as denied:
-            await ws.sync_data(forbidden.datasource_id)
+            await ws.sync_data(ds_id(forbidden))
         assert denied.value.http_status == 403
         with pytest.raises(InvalidConfigError) as no_interval:
-            await ws.sync_data(multi.datasource_id)
+            await ws.sync_data(ds_id(multi))
         assert no_interval.value.code == 8182
         with pytest.raises(InvalidConfigError) as wrong_interval:
-            await ws.sync_data(multi.datasource_id, sync_interval_id="123")
+            await ws.sync_data(ds_id(multi), sync_interval_id="123")
         assert wrong_interval.value.code == 8183
         with pytest.raises(NotFoundError) as unknown:
             await ws.sync_data("999999999999")
@@ -125,7 +127,8 @@ async def test_local_validation_happens_before_any_request(fake: FakeZoho) -> No
             await session.workspace("1001").sync_data("")
         with pytest.raises(ConfigTooLongError):
             await session.workspace("1001").sync_data(
-                "1", config=SyncConfig(user_name="\\" * 1000, password="\\" * 1000))
+                "1", config=SyncConfig(user_name="\\" * 1000, password="\\" * 1000)
+            )
         assert fake.stats.requests + fake.stats.token_requests == before
 
 
@@ -165,8 +168,9 @@ async def test_server_errors_are_retried_then_succeed(fake: FakeZoho) -> None:
 
 async def test_timeouts_and_dropped_connections_are_transport_errors(fake: FakeZoho) -> None:
     fake.script("orgs", [Fault(delay=2.0)] * 2 + [Fault(drop=True)] * 4)
-    async with session_for(fake, timeout=0.3, retry=__import__("zoho_async").RetryPolicy(
-            attempts=2, wait=False)) as session:
+    async with session_for(
+        fake, timeout=0.3, retry=__import__("zoho_async").RetryPolicy(attempts=2, wait=False)
+    ) as session:
         with pytest.raises(TimeoutError) as slow:
             await session.get_orgs()
         assert isinstance(slow.value, TransportError) and slow.value.sent
@@ -213,7 +217,9 @@ async def test_close_releases_the_connector_when_cancelled(fake: FakeZoho) -> No
     fake.set_latency(0.0)
 
 
-async def test_repr_and_logs_hold_no_secret(fake: FakeZoho, caplog: pytest.LogCaptureFixture) -> None:
+async def test_repr_and_logs_hold_no_secret(
+    fake: FakeZoho, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="zoho_async")
     async with session_for(fake) as session:
         await session.get_orgs()

@@ -110,9 +110,18 @@ async def test_invalid_client_names_the_data_centre(fake: FakeZoho) -> None:
 
 @pytest.mark.parametrize("status", [200, 400])
 async def test_access_denied_throttle(fake: FakeZoho, status: int) -> None:
-    fake.script("token", [Fault(status=status, json={
-        "error": "Access Denied",
-        "error_description": "You have made too many requests continuously."})])
+    fake.script(
+        "token",
+        [
+            Fault(
+                status=status,
+                json={
+                    "error": "Access Denied",
+                    "error_description": "You have made too many requests continuously.",
+                },
+            )
+        ],
+    )
     async with session_for(fake) as session:
         with pytest.raises(TokenThrottledError) as info:
             await session.get_orgs()
@@ -197,15 +206,28 @@ _CHILD = textwrap.dedent(
 
 def test_two_processes_started_together_mint_one_token(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    with FakeZoho.run_in_thread(requests_per_minute=None, metadata_per_minute=None,
-                                latency=0.2) as fake:
+    with FakeZoho.run_in_thread(
+        requests_per_minute=None, metadata_per_minute=None, latency=0.2
+    ) as fake:
         fake.add_org(is_default=True)
-        args = [fake.api_url, fake.accounts_url, fake.client_id, fake.client_secret,
-                fake.refresh_token, str(fake.default_org_id), str(path)]
+        args = [
+            fake.api_url,
+            fake.accounts_url,
+            fake.client_id,
+            fake.client_secret,
+            fake.refresh_token,
+            str(fake.default_org_id),
+            str(path),
+        ]
         env = {**os.environ, "PYTHONPATH": os.getcwd()}
         children = [
-            subprocess.Popen([sys.executable, "-c", _CHILD, *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+            subprocess.Popen(
+                [sys.executable, "-c", _CHILD, *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
             for _ in range(2)
         ]
         outputs = [child.communicate(timeout=60) for child in children]

@@ -46,6 +46,8 @@ class Limits:
     flight. ``per_org=True`` keeps a separate budget per organisation (Zoho's limit is per
     org); ``False`` shares one budget for the whole credential. ``safety_margin`` paces a
     little below the limit (1% by default) so clock jitter never tips a window over.
+    After a 6045 (or a 429 without Retry-After) the org pauses ``rate_limit_pause``
+    seconds - Zoho's window is a minute - and then paces at ``slowdown`` times its rate.
 
     Example::
 
@@ -58,6 +60,7 @@ class Limits:
     per_org: bool = True
     safety_margin: float = attrs.field(default=0.01, validator=_fraction)
     slowdown: float = attrs.field(default=0.8, validator=attrs.validators.instance_of(float))
+    rate_limit_pause: float = attrs.field(default=60.0, validator=attrs.validators.ge(0.0))
 
     def interval(self, metadata: bool) -> float:
         """Seconds between two calls of this kind when pacing at full speed."""
@@ -141,7 +144,7 @@ class Pacer:
         key = self._key(org_id)
         budget = self._budget(key)
         now = self._clock()
-        pause = retry_after if retry_after is not None else 60.0
+        pause = retry_after if retry_after is not None else self.limits.rate_limit_pause
         # a pause already covering this one means this is the same storm: do not slow twice
         already = budget.paused_until > now + 0.5 * pause
         budget.paused_until = max(budget.paused_until, now + pause)

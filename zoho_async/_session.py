@@ -8,7 +8,7 @@ import ssl as ssl_module
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
@@ -41,6 +41,9 @@ from ._results import SyncPlan, SyncReport, SyncResult
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._validation import check_id, check_non_negative, check_optional_id, check_positive
+
+if TYPE_CHECKING:
+    from ._dispatch import SyncIterator
 
 __all__ = ["AnalyticsSession", "Workspace"]
 
@@ -365,7 +368,7 @@ class AnalyticsSession:
         wait_timeout: float | None = None,
         deadline: float | None = None,
         poll_interval: float = 30.0,
-    ) -> AsyncIterable[SyncResult]:
+    ) -> SyncIterator:
         """Like :meth:`sync_many`, yielding each result as it is final (not in input order).
 
         Example::

@@ -8,7 +8,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 
@@ -19,6 +19,14 @@ from ._http import build_app
 from ._model import FakeDatasource, FakeOrg, FakeWorkspace
 from ._populate import populate
 from ._stats import FakeStats
+
+
+class Credentials(TypedDict):
+    """The fake's valid client credentials."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
 
 
 class FakeZoho:
@@ -207,8 +215,11 @@ class FakeZoho:
         return self._engine.credentials.refresh_token
 
     @property
-    def credentials(self) -> dict[str, str]:
-        """``client_id``, ``client_secret``, ``refresh_token``, ready for ``**``."""
+    def credentials(self) -> Credentials:
+        """``client_id``, ``client_secret``, ``refresh_token``, ready for ``**``.
+
+        A ``TypedDict``, so ``AnalyticsSession(**fake.credentials, ...)`` type-checks.
+        """
         return {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
