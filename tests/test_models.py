@@ -113,7 +113,7 @@ def test_org_and_workspace_from_api() -> None:
         owned=False,
     )
     assert ws.owned is False and ws.created_time is not None and ws.org_id == "55"
-    with pytest.raises(ValueError):
+    with pytest.raises(ProtocolError):
         Org.from_api({"orgName": "no id"})
 
 

@@ -34,8 +34,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._errors import (
     ApiError,
     InvalidInputError,
+    ProtocolError,
     SyncInProgressError,
     SyncQuotaExceededError,
+    TransportError,
     ZohoError,
 )
 from ._models import Datasource, SyncConfig, WorkspaceInfo
@@ -211,6 +213,7 @@ class _Run:
 
     async def run(self, targets: Iterable[Any] | AsyncIterable[Any]) -> None:
         source = _Source(targets)
+        await self._preflight_token()
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
@@ -222,6 +225,20 @@ class _Run:
             raise
         finally:
             await source.aclose()
+
+    async def _preflight_token(self) -> None:
+        """One token before dispatch: bad credentials or a dead accounts server give one
+        clear error here instead of a thousand identical FAILED results. Transient
+        failures (network, 5xx) are retried like any safe call."""
+        policy = self.executor.retry
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                await self.session.get_access_token()
+                return
+            except (TransportError, ProtocolError):
+                if attempt == policy.attempts:
+                    raise
+                await anyio.sleep(policy.backoff(attempt))
 
     async def _report_unfinished(self, source: _Source) -> None:
         """After cancellation: every target not yet reported gets its one result."""
@@ -541,6 +558,7 @@ class SyncIterator(AsyncIterator[SyncResult]):
         self._options = options
         self._receive: MemoryObjectReceiveStream[SyncResult] | None = None
         self._scope: anyio.CancelScope | None = None
+        self._error: ZohoError | None = None
         self._closed = False
         # validate options now, before any request
         _Run(session, emit=_noop_emit, **options)
@@ -563,7 +581,11 @@ class SyncIterator(AsyncIterator[SyncResult]):
         async def drive() -> None:
             with scope:
                 async with send:
-                    await run.run(self._targets)
+                    try:
+                        await run.run(self._targets)
+                    except ZohoError as exc:
+                        # hand it to the consumer; it must not crash the session's tasks
+                        self._error = exc
 
         self._session._background().start_soon(drive)
         return receive
@@ -576,6 +598,8 @@ class SyncIterator(AsyncIterator[SyncResult]):
             return await receive.receive()
         except anyio.EndOfStream:
             await self.aclose()
+            if self._error is not None:
+                raise self._error from None
             raise StopAsyncIteration from None
         except BaseException:
             await self.aclose()

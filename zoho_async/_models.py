@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import ConfigTooLongError, InvalidInputError
+from ._errors import ConfigTooLongError, InvalidInputError, ProtocolError
 from ._validation import check_optional_id
 
 __all__ = [
@@ -174,10 +174,10 @@ class Org:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> Org:
-        """Build from one entry of ``data.orgs``; ``ValueError`` when it has no org id."""
+        """Build from one entry of ``data.orgs``; ``ProtocolError`` when it has no org id."""
         org_id = _id(raw, "orgId")
         if org_id is None:
-            raise ValueError("org entry without a numeric orgId")
+            raise ProtocolError("org entry without a numeric orgId")
         count = _int(raw, "numberOfWorkspaces")
         if count is None:
             count = _int(raw, "numberOfworkspaces")  # both spellings occur in the wild
@@ -210,10 +210,10 @@ class WorkspaceInfo:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any], *, owned: bool = True) -> WorkspaceInfo:
-        """Build from one workspace entry; ``ValueError`` when it has no workspace id."""
+        """Build from one workspace entry; ``ProtocolError`` when it has no workspace id."""
         ws_id = _id(raw, "workspaceId")
         if ws_id is None:
-            raise ValueError("workspace entry without a numeric workspaceId")
+            raise ProtocolError("workspace entry without a numeric workspaceId")
         created_ms = _int(raw, "createdTime")
         created = None
         if created_ms is not None and 0 <= created_ms < 2**53:
