@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -811,5 +810,3 @@ async def plan_sync(
         )
     return SyncPlan(tuple(entries))
 
-
-_ = (math, SyncInProgressError)

@@ -37,6 +37,11 @@ def _fraction(_inst: object, attribute: attrs.Attribute[float], value: float) ->
         raise InvalidInputError(f"{attribute.name} must be in [0, 0.5), got {value!r}")
 
 
+def _slowdown(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, int | float) or not 0.0 < value <= 1.0:
+        raise InvalidInputError(f"{attribute.name} must be in (0, 1], got {value!r}")
+
+
 @attrs.frozen
 class Limits:
     """Per-minute budgets and the in-flight cap.
@@ -59,7 +64,7 @@ class Limits:
     max_in_flight: int = attrs.field(default=8, validator=_positive_int)
     per_org: bool = True
     safety_margin: float = attrs.field(default=0.01, validator=_fraction)
-    slowdown: float = attrs.field(default=0.8, validator=attrs.validators.instance_of(float))
+    slowdown: float = attrs.field(default=0.8, validator=_slowdown)
     rate_limit_pause: float = attrs.field(default=60.0, validator=attrs.validators.ge(0.0))
 
     def interval(self, metadata: bool) -> float:

@@ -16,11 +16,9 @@ from anyio.abc import TaskGroup
 
 from ._auth import TokenBudget, TokenCache, TokenStore, token_key
 from ._errors import (
-    ApiError,
     InvalidInputError,
     MissingCredentialsError,
     ProtocolError,
-    ZohoError,
 )
 from ._executor import CallResult, Executor
 from ._models import Datasource, Org, SyncConfig, WorkspaceInfo
@@ -40,12 +38,12 @@ from ._regions import resolve_endpoints
 from ._results import SyncPlan, SyncReport, SyncResult
 from ._retry import RetryPolicy
 from ._transport import Transport
-from ._validation import check_id, check_non_negative, check_optional_id, check_positive
+from ._validation import check_id, check_optional_id, check_positive
 
 if TYPE_CHECKING:
     from ._dispatch import SyncIterator
 
-__all__ = ["AnalyticsSession", "Workspace"]
+__all__ = ["USER_AGENT", "AnalyticsSession", "Workspace", "__version__"]
 
 log = logging.getLogger("zoho_async")
 
@@ -544,6 +542,3 @@ def _unwrap(result: CallResult) -> Any:
         raise TimeoutError("deadline reached before the call could finish")
     return result.data
 
-
-__all__ += ["USER_AGENT", "__version__"]
-_ = (ApiError, ZohoError, check_non_negative)
