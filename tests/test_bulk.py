@@ -478,3 +478,40 @@ async def test_report_exports() -> None:
     rows = report.to_rows()
     assert rows[0]["status"] == "STARTED" and rows[1]["error_code"] == 18061
     assert list(rows[0])[:3] == ["index", "workspace_id", "datasource_id"]
+
+
+async def test_an_error_in_on_result_propagates_as_itself() -> None:
+    async with plain_fake() as fake:
+        org = fake.add_org(is_default=True)
+        fake.add_workspace(org.org_id, "1001")
+        ids = add_plain(fake, 20)
+
+        def on_result(result: SyncResult) -> None:
+            if result.index == 3:
+                raise LookupError("boom in the caller's callback")
+
+        async with session_for(fake) as session:
+            with pytest.raises(LookupError, match="boom"):
+                await session.sync_many([("1001", d) for d in ids], on_result=on_result)
+            await session.get_orgs()  # the session is fine
+
+
+async def test_leaving_iter_sync_by_an_exception_leaves_bounded_work() -> None:
+    async with plain_fake(latency=0.01) as fake:
+        org = fake.add_org(is_default=True)
+        fake.add_workspace(org.org_id, "1001")
+        ids = add_plain(fake, 200)
+        async with session_for(fake) as session:
+            calls_at_break = 0
+            with pytest.raises(KeyError):
+                async for result in session.iter_sync(("1001", d) for d in ids):
+                    if result.index >= 0:
+                        calls_at_break = fake.stats.sync_calls.total()
+                        raise KeyError("consumer bug")
+            await anyio.wait_all_tasks_blocked()
+            await session.get_orgs()
+            # nobody reads the results: the workers block on handing them over, so at most
+            # one more request per worker is made, not the remaining 190-odd
+            workers = 2 * session.limits.max_in_flight
+            assert fake.stats.sync_calls.total() <= calls_at_break + workers
+            assert fake.stats.sync_calls.total() < 100

@@ -218,9 +218,12 @@ class _Run:
                 self._task_group = tg
                 for _ in range(self.workers):
                     tg.start_soon(self._worker, source)
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._report_unfinished(source)
+            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                # one error (say, from an on_result callback): raise it, not a group
+                raise exc.exceptions[0] from None
             raise
         finally:
             await source.aclose()
@@ -565,6 +568,16 @@ class SyncIterator(AsyncIterator[SyncResult]):
     def __aiter__(self) -> SyncIterator:
         return self
 
+    def __del__(self) -> None:
+        # `async for` does not close an iterator it leaves by an exception: stop the run
+        # once nobody can read from it any more.
+        scope, receive = getattr(self, "_scope", None), getattr(self, "_receive", None)
+        with contextlib.suppress(RuntimeError):  # no event loop left at interpreter exit
+            if scope is not None:
+                scope.cancel()
+            if receive is not None:
+                receive.close()
+
     async def _start(self) -> MemoryObjectReceiveStream[SyncResult]:
         send: MemoryObjectSendStream[SyncResult]
         # no buffer: a result counts as delivered only once the consumer has it
@@ -809,4 +822,3 @@ async def plan_sync(
             PlanEntry(target, "sync", quota_left=left, last_sync_status=match.last_sync_status)
         )
     return SyncPlan(tuple(entries))
-
