@@ -515,3 +515,54 @@ async def test_leaving_iter_sync_by_an_exception_leaves_bounded_work() -> None:
             workers = 2 * session.limits.max_in_flight
             assert fake.stats.sync_calls.total() <= calls_at_break + workers
             assert fake.stats.sync_calls.total() < 100
+
+
+async def test_stop_event_ends_the_run_gracefully() -> None:
+    async with plain_fake() as fake:
+        org = fake.add_org(is_default=True)
+        fake.add_workspace(org.org_id, "1001")
+        ids = add_plain(fake, 200)
+        stop = anyio.Event()
+        slow = Limits(requests_per_minute=1200, metadata_per_minute=1200, max_in_flight=4)
+
+        def on_result(result: SyncResult) -> None:
+            if result.index == 5:
+                stop.set()
+
+        async with session_for(fake, limits=slow) as session:
+            report = await session.sync_many(
+                [("1001", d) for d in ids], on_result=on_result, stop=stop
+            )
+    assert_one_result_each(report.results, 200)
+    counts = report.counts
+    started = counts[SyncStatus.STARTED]
+    assert 6 <= started <= 6 + 8  # what was already waiting for its turn is not sent
+    assert counts[SyncStatus.CANCELLED] == 200 - started
+    assert sum(fake.stats.syncs_started.values()) == started
+    assert "stopped" in (report.results[-1].error_message or "")
+
+
+async def test_iter_sync_stop_still_yields_the_rest_as_cancelled() -> None:
+    async with plain_fake() as fake:
+        org = fake.add_org(is_default=True)
+        fake.add_workspace(org.org_id, "1001")
+        ids = add_plain(fake, 100)
+        slow = Limits(requests_per_minute=1200, metadata_per_minute=1200, max_in_flight=4)
+        async with session_for(fake, limits=slow) as session:
+            seen: list[SyncResult] = []
+            async with session.iter_sync([("1001", d) for d in ids]) as results:
+                async for result in results:
+                    seen.append(result)
+                    if len(seen) == 3:
+                        results.stop()
+    assert_one_result_each(seen, 100)
+    assert Counter(r.status for r in seen)[SyncStatus.CANCELLED] >= 80
+
+
+async def test_error_inside_the_session_block_is_not_wrapped() -> None:
+    async with plain_fake() as fake:
+        fake.add_org(is_default=True)
+        with pytest.raises(LookupError):
+            async with session_for(fake) as session:
+                await session.get_orgs()
+                raise LookupError("mine")

@@ -8,11 +8,12 @@ group one escaping exception would cancel every sibling.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -34,9 +35,48 @@ from ._protocol import ApiRequest, api_headers, decode_api_response
 from ._retry import Decision, RetryPolicy, classify
 from ._transport import Transport
 
-__all__ = ["CallResult", "Executor"]
+__all__ = ["CallResult", "Executor", "RunControl"]
 
 log = logging.getLogger("zoho_async")
+
+
+class RunControl:
+    """Bounds the waits of a run's calls: a deadline, and a ``stop()`` that ends them now.
+
+    Every wait (a pacer turn, a backoff) happens inside a cancel scope registered here, so
+    ``stop()`` - a graceful Ctrl-C - wakes them at once; requests already sent finish.
+    """
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.deadline = deadline
+        self.stopped = False
+        self._scopes: set[anyio.CancelScope] = set()
+
+    def remaining(self) -> float:
+        if self.stopped:
+            return 0.0
+        return math.inf if self.deadline is None else self.deadline - anyio.current_time()
+
+    def over(self) -> bool:
+        return self.remaining() <= 0
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[anyio.CancelScope]:
+        deadline = math.inf if self.deadline is None else self.deadline
+        with anyio.CancelScope(deadline=deadline) as scope:
+            if self.stopped:
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._scopes.discard(scope)
+
+    def stop(self) -> None:
+        """Send nothing new; wake every waiting call (they end ``cancelled``)."""
+        self.stopped = True
+        for scope in list(self._scopes):
+            scope.cancel()
 
 
 @attrs.frozen
@@ -92,11 +132,21 @@ class Executor:
     def retry(self) -> RetryPolicy:
         return self._retry
 
-    def _remaining(self, deadline: float | None) -> float:
-        return math.inf if deadline is None else deadline - self._clock()
+    async def call(
+        self,
+        request: ApiRequest,
+        *,
+        deadline: float | None = None,
+        control: RunControl | None = None,
+    ) -> CallResult:
+        """Run ``request`` to its end under the retry policy.
 
-    async def call(self, request: ApiRequest, *, deadline: float | None = None) -> CallResult:
-        """Run ``request`` to its end under the retry policy; ``deadline`` is monotonic."""
+        ``deadline`` (monotonic) or a run's ``control`` bound the waits: once it is over,
+        nothing new is sent and the result is ``cancelled``. A request already on the wire
+        is never interrupted by them (only by the timeout), so its answer is not lost.
+        """
+        if control is None and deadline is not None:
+            control = RunControl(deadline)
         attempts = 0  # requests we tried to make (token phase included)
         counted = 0  # attempts that count against RetryPolicy.attempts
         rate_retries = 0
@@ -105,16 +155,21 @@ class Executor:
         error: ZohoError | None = None
         status: int | None = None
         while True:
-            if self._remaining(deadline) <= 0:
+            if control is not None and control.over():
                 return CallResult(
                     error=error, attempts=attempts, http_status=status, cancelled=True
                 )
             token: str | None = None
             got_turn = False
             async with self._pacer.capacity:
-                with anyio.move_on_after(self._remaining(deadline)):
+                if control is None:
+                    # no cancel scope to build and tear down per call when nothing bounds it
                     await self._pacer.turn(request.org_id, metadata=request.metadata)
                     got_turn = True
+                else:
+                    with control.waiting():
+                        await self._pacer.turn(request.org_id, metadata=request.metadata)
+                        got_turn = True
                 if not got_turn:
                     return CallResult(
                         error=error, attempts=attempts, http_status=status, cancelled=True
@@ -164,7 +219,7 @@ class Executor:
                 pause = self._pacer.rate_limited(
                     request.org_id, self._retry.retry_after(retry_after)
                 )
-                if self._remaining(deadline) < pause:
+                if control is not None and control.remaining() < pause:
                     return CallResult(
                         error=error, attempts=attempts, http_status=status, cancelled=True
                     )
@@ -174,7 +229,7 @@ class Executor:
             if counted >= self._retry.attempts:
                 return CallResult(error=error, attempts=attempts, http_status=status)
             wait = self._retry.backoff(counted, self._rng)
-            if wait >= self._remaining(deadline):
+            if control is not None and wait >= control.remaining():
                 return CallResult(
                     error=error, attempts=attempts, http_status=status, cancelled=True
                 )
@@ -186,7 +241,11 @@ class Executor:
                 type(error).__name__,
             )
             if wait > 0:
-                await anyio.sleep(wait)
+                if control is None:
+                    await anyio.sleep(wait)
+                else:
+                    with control.waiting():
+                        await anyio.sleep(wait)
 
     async def _send(
         self, request: ApiRequest, token: str

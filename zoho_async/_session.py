@@ -159,9 +159,15 @@ class AnalyticsSession:
         task_group, self._task_group = self._task_group, None
         try:
             if task_group is not None:
-                # background runs (iter_sync) end with the session
+                # Background runs (iter_sync) end with the session. The body's own error is
+                # not handed to the task group (it would come out wrapped in an exception
+                # group); it propagates as itself once the children are gone.
                 task_group.cancel_scope.cancel()
-                await task_group.__aexit__(exc_type, exc, tb)
+                cancelled = exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
+                if cancelled:
+                    await task_group.__aexit__(exc_type, exc, tb)
+                else:
+                    await task_group.__aexit__(None, None, None)
         finally:
             await self.close()
         return None
@@ -329,6 +335,7 @@ class AnalyticsSession:
         deadline: float | None = None,
         on_result: OnResult | None = None,
         poll_interval: float = 30.0,
+        stop: anyio.Event | None = None,
     ) -> SyncReport:
         """Sync every target, paced and retried; one result per target, in input order.
 
@@ -338,6 +345,9 @@ class AnalyticsSession:
         ``wait``: poll Get Datasources (once per workspace per ``poll_interval``) until each
         started sync reports a final status, at most ``wait_timeout`` seconds (1 hour when
         ``None``). ``on_result`` is called (or awaited) with each result as it is final.
+        Setting ``stop`` (an ``anyio.Event``) stops gracefully, as on Ctrl-C: nothing new
+        is sent, requests on the wire finish, the rest are CANCELLED, and the report is
+        returned as usual.
 
         Example::
 
@@ -355,6 +365,7 @@ class AnalyticsSession:
             deadline=deadline,
             on_result=on_result,
             poll_interval=poll_interval,
+            stop=stop,
         )
 
     def iter_sync(
@@ -366,8 +377,12 @@ class AnalyticsSession:
         wait_timeout: float | None = None,
         deadline: float | None = None,
         poll_interval: float = 30.0,
+        stop: anyio.Event | None = None,
     ) -> SyncIterator:
         """Like :meth:`sync_many`, yielding each result as it is final (not in input order).
+
+        ``stop`` (or the iterator's ``stop()``) ends the run gracefully: the remaining
+        targets are still yielded, as CANCELLED. Leaving the loop early cancels the run.
 
         Example::
 
@@ -384,6 +399,7 @@ class AnalyticsSession:
             wait_timeout=wait_timeout,
             deadline=deadline,
             poll_interval=poll_interval,
+            stop=stop,
         )
 
     async def sync_workspaces(
@@ -396,6 +412,7 @@ class AnalyticsSession:
         deadline: float | None = None,
         on_result: OnResult | None = None,
         poll_interval: float = 30.0,
+        stop: anyio.Event | None = None,
     ) -> SyncReport:
         """Discover the datasources of each workspace and sync every syncable one.
 
@@ -420,6 +437,7 @@ class AnalyticsSession:
             deadline=deadline,
             on_result=on_result,
             poll_interval=poll_interval,
+            stop=stop,
         )
 
     async def plan_sync(
@@ -541,4 +559,3 @@ def _unwrap(result: CallResult) -> Any:
     if result.cancelled:
         raise TimeoutError("deadline reached before the call could finish")
     return result.data
-
