@@ -1,0 +1,369 @@
+"""The command line through Click's runner, against a FakeZoho served on a thread."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from zoho_async._cli import cli
+from zoho_async.testing import FakeZoho, Fault
+
+# the client's pacing, lifted so tests never wait on the per-minute budget
+FAST = ["--rate", "100000", "--metadata-rate", "100000"]
+ENV_NAMES = (
+    "ZOHO_CLIENT_ID",
+    "ZOHO_CLIENT_SECRET",
+    "ZOHO_REFRESH_TOKEN",
+    "ZOHO_ORG_ID",
+    "ZOHO_DATA_CENTER",
+    "ZOHO_API_URL",
+    "ZOHO_ACCOUNTS_URL",
+    "ZOHO_TOKEN_CACHE",
+)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeZoho]:
+    built = FakeZoho.populated(
+        workspaces=2,
+        datasources_per_workspace=5,
+        mix=False,
+        requests_per_minute=None,
+        metadata_per_minute=None,
+    )
+    with FakeZoho.run_in_thread(built) as running:
+        yield running
+
+
+@pytest.fixture
+def env(fake: FakeZoho, tmp_path: Path) -> dict[str, str | None]:
+    values: dict[str, str | None] = dict.fromkeys(ENV_NAMES)
+    values.update(
+        ZOHO_CLIENT_ID=fake.client_id,
+        ZOHO_CLIENT_SECRET=fake.client_secret,
+        ZOHO_REFRESH_TOKEN=fake.refresh_token,
+        ZOHO_ORG_ID=fake.default_org_id,
+        ZOHO_API_URL=fake.api_url,
+        ZOHO_ACCOUNTS_URL=fake.accounts_url,
+        ZOHO_TOKEN_CACHE=str(tmp_path / "cache" / "tokens.json"),
+    )
+    return values
+
+
+def workspace_ids(fake: FakeZoho) -> list[str]:
+    return list(dict.fromkeys(d.workspace_id for d in fake.datasources()))
+
+
+def datasource_ids(fake: FakeZoho, workspace_id: str) -> list[str]:
+    return [d.datasource_id for d in fake.datasources(workspace_id) if d.datasource_id]
+
+
+def run(args: list[str], env: dict[str, str | None], stdin: str | None = None) -> Result:
+    if args and args[0] == "sync":
+        args = [*args, *FAST]
+    return CliRunner().invoke(cli, args, env=env, input=stdin, catch_exceptions=False)
+
+
+def jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    return jsonl(path.read_text())
+
+
+# -- listings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
+def test_orgs_and_workspaces_in_every_format(
+    fake: FakeZoho, env: dict[str, str | None], fmt: str
+) -> None:
+    orgs = run(["orgs", "-f", fmt], env)
+    spaces = run(["workspaces", "-f", fmt], env)
+    assert orgs.exit_code == 0, orgs.output
+    assert spaces.exit_code == 0, spaces.output
+    org_id = fake.default_org_id
+    assert org_id is not None
+    ws = workspace_ids(fake)
+    if fmt == "json":
+        assert [o["org_id"] for o in json.loads(orgs.stdout)] == [org_id]
+        assert {w["workspace_id"] for w in json.loads(spaces.stdout)} == set(ws)
+    elif fmt == "jsonl":
+        assert [o["org_id"] for o in jsonl(orgs.stdout)] == [org_id]
+        assert {w["workspace_id"] for w in jsonl(spaces.stdout)} == set(ws)
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(spaces.stdout)))
+        assert {r["workspace_id"] for r in rows} == set(ws)
+        assert next(csv.DictReader(io.StringIO(orgs.stdout)))["org_id"] == org_id
+    else:
+        assert org_id in orgs.stdout
+        assert all(w in spaces.stdout for w in ws)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_datasources(fake: FakeZoho, env: dict[str, str | None], fmt: str) -> None:
+    ws = workspace_ids(fake)[0]
+    result = run(["datasources", ws, "-f", fmt], env)
+    assert result.exit_code == 0, result.output
+    ids = datasource_ids(fake, ws)
+    if fmt == "json":
+        rows = json.loads(result.stdout)
+        assert [r["datasource_id"] for r in rows] == ids
+        assert {"name", "source", "schedule", "last_sync_status", "last_sync_time"} <= set(rows[0])
+        assert rows[0]["total_sync_allowed"] == 5
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [r["datasource_id"] for r in rows] == ids
+    else:
+        assert all(i in result.stdout for i in ids)
+        assert "syncs used/allowed" in result.stdout
+
+
+def test_datasources_finds_the_org_without_org_id(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    ws = workspace_ids(fake)[0]
+    result = run(["datasources", ws, "-f", "json"], {**env, "ZOHO_ORG_ID": None})
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)) == 5
+
+
+# -- sync -------------------------------------------------------------------------------
+
+
+def test_sync_workspace_jsonl_stdout_is_results_only(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    ws = workspace_ids(fake)
+    result = run(["sync", ws[0], "-w", ws[1], "-f", "jsonl"], env)
+    assert result.exit_code == 0, result.output
+    rows = jsonl(result.stdout)  # every stdout line is a JSON object
+    assert len(rows) == 10
+    assert {r["status"] for r in rows} == {"STARTED"}
+    assert sorted(r["index"] for r in rows) == list(range(10))
+    assert "Sync results" in result.stderr  # the summary goes to stderr
+    assert sum(fake.stats.syncs_started.values()) == 10
+
+
+def test_sync_named_datasources_as_json_and_csv(fake: FakeZoho, env: dict[str, str | None]) -> None:
+    ws = workspace_ids(fake)[0]
+    ids = datasource_ids(fake, ws)[:2]
+    result = run(["sync", ws, *ids, "-f", "json"], env)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["counts"]["STARTED"] == 2
+    assert [r["datasource_id"] for r in doc["results"]] == ids
+    result = run(["sync", ws, ids[0], "-f", "csv", "-q"], env)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["datasource_id"], r["status"]) for r in rows] == [(ids[0], "STARTED")]
+    assert result.stderr == ""  # --quiet
+
+
+def test_table_format_prints_the_summary_with_failures(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    ws = workspace_ids(fake)[0]
+    fake.script("sync", [Fault.error(7301, http_status=403)])
+    result = run(["sync", ws], env)
+    assert result.exit_code == 1
+    assert "Sync results" in result.stdout
+    assert "Failures (1)" in result.stdout
+    assert "7301" in result.stdout
+    assert "You do not have permission" in result.stdout
+
+
+def test_output_then_resume_skips_what_started(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    ws = workspace_ids(fake)[0]
+    ids = datasource_ids(fake, ws)
+    out = tmp_path / "results.jsonl"
+    first = run(["sync", ws, *ids[:2], "--output", str(out)], env)
+    assert first.exit_code == 0, first.output
+    assert [r["datasource_id"] for r in read_lines(out)] == ids[:2]
+    again = run(["sync", ws, "--resume", str(out), "-q"], env)
+    assert again.exit_code == 0, again.output
+    lines = read_lines(out)  # appended to the resume file
+    assert sorted(r["datasource_id"] for r in lines) == sorted(ids)
+    assert all(fake.stats.sync_calls[i] == 1 for i in ids)  # nothing synced twice
+
+
+def test_resume_skips_a_truncated_last_line(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    ws = workspace_ids(fake)[0]
+    ids = datasource_ids(fake, ws)
+    out = tmp_path / "results.jsonl"
+    assert run(["sync", ws, *ids[:3], "-o", str(out)], env).exit_code == 0
+    text = out.read_text()
+    out.write_text(text[: len(text) - 40])  # a run killed mid-line
+    again = run(["sync", ws, "--resume", str(out)], env)
+    assert again.exit_code == 0, again.output
+    assert "incomplete last line" in again.stderr
+    assert fake.stats.sync_calls[ids[2]] == 2  # its line was lost, so it ran again
+    assert fake.stats.sync_calls[ids[0]] == 1
+
+
+def test_only_failed_reruns_failed_targets(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    ws = workspace_ids(fake)[0]
+    ids = datasource_ids(fake, ws)
+    out = tmp_path / "results.jsonl"
+    fake.script("sync", [Fault.error(7301, http_status=403)])
+    first = run(["sync", ws, *ids[:2], "-o", str(out)], env)
+    assert first.exit_code == 1
+    statuses = {r["datasource_id"]: r["status"] for r in read_lines(out)}
+    assert sorted(statuses.values()) == ["FAILED", "STARTED"]
+    failed = next(i for i, status in statuses.items() if status == "FAILED")
+    calls_before = fake.stats.sync_calls[failed]
+    again = run(["sync", "--only-failed", str(out), "-o", str(out), "-f", "jsonl"], env)
+    assert again.exit_code == 0, again.output
+    assert [r["datasource_id"] for r in jsonl(again.stdout)] == [failed]
+    assert fake.stats.sync_calls[failed] == calls_before + 1
+    lines = read_lines(out)  # appended: the old lines stay, the new one comes last
+    assert len(lines) == 3
+    assert (lines[-1]["datasource_id"], lines[-1]["status"]) == (failed, "STARTED")
+
+
+def test_targets_file_csv_jsonl_and_stdin(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    ws = workspace_ids(fake)
+    a, b = datasource_ids(fake, ws[0])[:2]
+    csv_file = tmp_path / "targets.csv"
+    csv_file.write_text(f"workspace_id,datasource_id\n# a comment\n{ws[0]},{a}\n\n{ws[0]},{b}\n")
+    result = run(["sync", "--targets", str(csv_file), "-f", "jsonl"], env)
+    assert result.exit_code == 0, result.output
+    assert sorted(r["datasource_id"] for r in jsonl(result.stdout)) == sorted([a, b])
+    lines = json.dumps({"workspace_id": ws[1]}) + "\n"  # no datasource: the whole workspace
+    result = run(["sync", "--targets", "-", "-f", "jsonl"], env, stdin=lines)
+    assert result.exit_code == 0, result.output
+    assert len(jsonl(result.stdout)) == 5
+
+
+def test_dry_run_sends_no_sync(fake: FakeZoho, env: dict[str, str | None]) -> None:
+    ws = workspace_ids(fake)[0]
+    result = run(["sync", ws, "--dry-run", "-f", "json"], env)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["syncs"] == 5
+    assert doc["summary"]["quota_spend"] == 5
+    assert sum(fake.stats.sync_calls.values()) == 0
+    table = run(["sync", ws, "--dry-run"], env)
+    assert "would send 5 syncs" in table.stdout
+
+
+def test_wait_reports_outcomes(fake: FakeZoho, env: dict[str, str | None]) -> None:
+    ws = workspace_ids(fake)[0]
+    ids = datasource_ids(fake, ws)[:2]
+    result = run(["sync", ws, *ids, "--wait", "--poll-interval", "0.2", "-f", "jsonl"], env)
+    assert result.exit_code == 0, result.output
+    assert {r["outcome"] for r in jsonl(result.stdout)} == {"Success"}
+
+
+def test_deadline_cancels_what_was_not_sent(fake: FakeZoho, env: dict[str, str | None]) -> None:
+    ws = workspace_ids(fake)[0]
+    fake.set_latency(0.5)
+    result = run(["sync", ws, "--deadline", "0.3", "--max-in-flight", "1", "-f", "jsonl"], env)
+    assert result.exit_code == 1
+    assert "CANCELLED" in {r["status"] for r in jsonl(result.stdout)}
+
+
+# -- credentials and secrets --------------------------------------------------------------
+
+
+def test_token_is_cached_between_runs(fake: FakeZoho, env: dict[str, str | None]) -> None:
+    assert run(["orgs"], env).exit_code == 0
+    assert run(["workspaces"], env).exit_code == 0
+    assert fake.stats.token_requests == 1
+
+
+def test_verbose_logs_never_show_secrets(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    ws = workspace_ids(fake)[0]
+    out = tmp_path / "r.jsonl"
+    result = run(["sync", ws, "-vv", "-f", "jsonl", "-o", str(out), "--no-token-cache"], env)
+    assert result.exit_code == 0, result.output
+    assert "DEBUG" in result.stderr
+    everything = result.stdout + result.stderr + out.read_text()
+    secrets = [fake.client_secret, fake.refresh_token, *fake.stats.tokens_issued]
+    assert fake.stats.tokens_issued
+    for secret in secrets:
+        assert secret not in everything
+
+
+def test_bad_secret_is_exit_3_without_the_secret(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    ws = workspace_ids(fake)[0]
+    bad = {**env, "ZOHO_CLIENT_SECRET": "not-the-right-secret-123"}
+    for args in (["sync", ws, "--no-token-cache"], ["orgs", "--no-token-cache"]):
+        result = run(args, bad)
+        assert result.exit_code == 3, result.output
+        assert result.stderr.count("\n") == 1
+        assert "authentication failed" in result.stderr
+        assert "not-the-right-secret-123" not in result.output
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sync", "abc"], "WORKSPACE_ID must be"),
+        (["sync", "123", "x1"], "DATASOURCE_ID must be"),
+        (["sync"], "nothing to sync"),
+        (["sync", "--targets", "/no/such/file.csv"], "cannot read /no/such/file.csv"),
+        (["sync", "1", "--resume", "a", "--only-failed", "b"], "either --resume"),
+        (["datasources", "12x"], "WORKSPACE_ID must be"),
+    ],
+)
+def test_bad_input_is_exit_2_with_one_line(
+    env: dict[str, str | None], args: list[str], message: str
+) -> None:
+    result = run(args, env)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+def test_malformed_targets_line_names_the_line(env: dict[str, str | None], tmp_path: Path) -> None:
+    bad = tmp_path / "t.csv"
+    bad.write_text("111,222\n333,444\n555,oops\n")
+    result = run(["sync", "--targets", str(bad)], env)
+    assert result.exit_code == 2
+    assert f"{bad} line 3" in result.stderr
+    bad.write_text('{"workspace_id": "1", "datasource_id": "2"}\n{"workspace_id": \n')
+    result = run(["sync", "--targets", str(bad.rename(tmp_path / "t.jsonl"))], env)
+    assert result.exit_code == 2
+    assert "line 2: not valid JSON" in result.stderr
+
+
+def test_unknown_data_centre_and_missing_credentials(env: dict[str, str | None]) -> None:
+    no_urls = {**env, "ZOHO_API_URL": None, "ZOHO_ACCOUNTS_URL": None}
+    result = run(["orgs", "--data-center", "mars"], no_urls)
+    assert result.exit_code == 2
+    assert "unknown data centre 'mars'" in result.stderr
+    result = run(["orgs"], {**env, "ZOHO_REFRESH_TOKEN": None})
+    assert result.exit_code == 2
+    assert "ZOHO_REFRESH_TOKEN" in result.stderr
+
+
+def test_help_documents_exit_codes_and_env() -> None:
+    result = CliRunner().invoke(cli, ["sync", "--help"])
+    assert result.exit_code == 0
+    for text in ("130", "authentication failure", "ZOHO_CLIENT_SECRET", "Discouraged"):
+        assert text in result.output

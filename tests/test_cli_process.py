@@ -1,0 +1,165 @@
+"""The command line as real processes: Ctrl-C, the demo, the fake server, a missing extra."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from zoho_async.testing import FakeZoho
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zoho_async", *args]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeZoho]:
+    built = FakeZoho.populated(
+        workspaces=1,
+        datasources_per_workspace=30,
+        mix=False,
+        requests_per_minute=None,
+        metadata_per_minute=None,
+    )
+    with FakeZoho.run_in_thread(built) as running:
+        yield running
+
+
+def test_sigint_mid_run_writes_every_target_and_exits_130(fake: FakeZoho, tmp_path: Path) -> None:
+    targets = tmp_path / "targets.csv"
+    ids = [(d.workspace_id, d.datasource_id) for d in fake.datasources()]
+    targets.write_text("".join(f"{ws},{ds}\n" for ws, ds in ids))
+    out = tmp_path / "results.jsonl"
+    env = clean_env(
+        ZOHO_CLIENT_ID=fake.client_id,
+        ZOHO_CLIENT_SECRET=fake.client_secret,
+        ZOHO_REFRESH_TOKEN=fake.refresh_token,
+        ZOHO_ORG_ID=fake.default_org_id or "",
+        ZOHO_API_URL=fake.api_url,
+        ZOHO_ACCOUNTS_URL=fake.accounts_url,
+        ZOHO_TOKEN_CACHE=str(tmp_path / "tokens.json"),
+    )
+    # 120 calls a minute: 30 targets would take 15 s, so the run is surely mid-way
+    args = ["sync", "-t", str(targets), "-o", str(out), "-f", "jsonl", "--grace", "1"]
+    proc = subprocess.Popen(
+        command(*args, "--metadata-rate", "120"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the first result: the run is under way
+    assert json.loads(first)["status"] == "STARTED"
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "Interrupted" in err
+    stdout_rows = [json.loads(line) for line in (first + rest).splitlines()]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == len(ids) == len(stdout_rows)  # one line per target
+    assert sorted(r["index"] for r in rows) == list(range(len(ids)))
+    statuses = {r["status"] for r in rows}
+    assert statuses <= {"STARTED", "CANCELLED"}
+    assert "CANCELLED" in statuses
+    started = {r["datasource_id"] for r in rows if r["status"] == "STARTED"}
+    assert started == {ds for ds, n in fake.stats.syncs_started.items() if n}
+
+
+def test_demo_completes_with_exit_1_and_clean_jsonl() -> None:
+    proc = subprocess.run(
+        command(
+            "demo", "--workspaces", "2", "--datasources", "40", "--rate", "4000", "-f", "jsonl"
+        ),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=clean_env(),
+        timeout=60,
+    )
+    # the demo world has one datasource the user may not sync: documented exit 1
+    assert proc.returncode == 1, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    statuses = {r["status"] for r in rows}
+    assert {"STARTED", "ALREADY_RUNNING", "QUOTA_EXHAUSTED", "SKIPPED", "FAILED"} <= statuses
+    assert [r["error_code"] for r in rows if r["status"] == "FAILED"] == [7301]
+    assert "Sync results" in proc.stderr
+
+
+def test_fake_server_prints_what_to_use_and_serves_sync(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        command(
+            "fake-server",
+            "--port",
+            "0",
+            "--workspaces",
+            "1",
+            "--datasources",
+            "3",
+            "--rate-limit",
+            "0",
+            "--plain",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=clean_env(),
+    )
+    try:
+        assert server.stdout is not None
+        exports: dict[str, str] = {}
+        while "ZOHO_ORG_ID" not in exports:
+            line = server.stdout.readline()
+            assert line, "fake-server exited early"
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].strip().partition("=")
+                exports[name] = value
+        assert set(exports) >= {"ZOHO_API_URL", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN"}
+        env = clean_env(**exports, ZOHO_TOKEN_CACHE=str(tmp_path / "tokens.json"))
+        listed = subprocess.run(
+            command("workspaces", "-f", "json"), capture_output=True, text=True, cwd=ROOT,
+            env=env, timeout=30,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        ws = json.loads(listed.stdout)[0]["workspace_id"]
+        synced = subprocess.run(
+            command("sync", ws, "-f", "jsonl", "--metadata-rate", "6000", "--rate", "10000"), capture_output=True, text=True, cwd=ROOT,
+            env=env, timeout=30,
+        )  # fmt: skip
+        assert synced.returncode == 0, synced.stderr
+        assert len(synced.stdout.splitlines()) == 3
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=15)
+    assert server.returncode == 0
+    assert "stopped" in out
+
+
+def test_missing_cli_extra_is_a_one_line_hint() -> None:
+    code = "import sys; sys.modules['click'] = None; from zoho_async.__main__ import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "zoho-async's command line needs the cli extra: pip install 'zoho-async[cli]'"
+    )

@@ -1,0 +1,167 @@
+"""Command line settings: credentials from flags or the environment, the token cache,
+logging, and the redaction that keeps every secret out of what the command prints.
+
+Why a redactor on top of an SDK that already never logs secrets: the command line also
+prints error messages built from user input (URLs, file contents) and the output of other
+libraries; one last filter on everything written is cheap and catches what review misses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import attrs
+
+from ._auth import FileTokenStore
+from ._errors import MissingCredentialsError
+from ._pacing import Limits
+from ._session import AnalyticsSession
+
+__all__ = [
+    "ENV_VARS",
+    "REDACTOR",
+    "ConnectionSettings",
+    "Redactor",
+    "default_token_cache",
+    "setup_logging",
+]
+
+#: Setting name -> the environment variable it is read from.
+ENV_VARS = {
+    "client_id": "ZOHO_CLIENT_ID",
+    "client_secret": "ZOHO_CLIENT_SECRET",
+    "refresh_token": "ZOHO_REFRESH_TOKEN",
+    "org_id": "ZOHO_ORG_ID",
+    "data_center": "ZOHO_DATA_CENTER",
+    "api_url": "ZOHO_API_URL",
+    "accounts_url": "ZOHO_ACCOUNTS_URL",
+    "token_cache": "ZOHO_TOKEN_CACHE",
+}
+
+_MASK = "***"
+_MIN_SECRET = 4  # shorter values would mask ordinary words and digits
+
+
+class Redactor:
+    """Replaces every registered secret in a text with ``***``.
+
+    Example::
+
+        >>> r = Redactor()
+        >>> r.add("s3cr3t-value")
+        >>> r("token=s3cr3t-value")
+        'token=***'
+    """
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, *values: str | None) -> None:
+        for value in values:
+            if value and len(value) >= _MIN_SECRET:
+                self._secrets.add(value)
+
+    def __call__(self, text: str) -> str:
+        # longest first, so a secret containing another is masked whole
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, _MASK)
+        return text
+
+
+#: The process-wide redactor: the command line is one process with one set of secrets.
+REDACTOR = Redactor()
+
+
+def default_token_cache() -> Path:
+    """``tokens.json`` in the user cache directory (platformdirs, else the XDG rule)."""
+    try:
+        import platformdirs
+    except ImportError:
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+        return base / "zoho-async" / "tokens.json"
+    return Path(platformdirs.user_cache_dir("zoho-async", appauthor=False)) / "tokens.json"
+
+
+@attrs.frozen
+class ConnectionSettings:
+    """Everything needed to open an :class:`AnalyticsSession` (secrets never in repr)."""
+
+    client_id: str | None = attrs.field(default=None, repr=False)
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    refresh_token: str | None = attrs.field(default=None, repr=False)
+    org_id: str | None = None
+    data_center: str = "us"
+    api_url: str | None = None
+    accounts_url: str | None = None
+    token_cache: Path | None = None
+    limits: Limits | None = None
+
+    def register_secrets(self) -> None:
+        REDACTOR.add(self.client_secret, self.refresh_token)
+
+    def session(self) -> AnalyticsSession:
+        """A new (unopened) session; ``InvalidInputError`` for bad settings."""
+        missing = [
+            ENV_VARS[name]
+            for name in ("client_id", "client_secret", "refresh_token")
+            if not (getattr(self, name) or "").strip()
+        ]
+        if missing:
+            raise MissingCredentialsError(
+                "missing credentials: set " + ", ".join(missing) + " (see --help)"
+            )
+        assert self.client_id
+        assert self.client_secret
+        assert self.refresh_token
+        self.register_secrets()
+        store = FileTokenStore(self.token_cache) if self.token_cache is not None else None
+        return AnalyticsSession(
+            self.client_id,
+            self.client_secret,
+            self.refresh_token,
+            org_id=self.org_id or None,
+            data_center=self.data_center,
+            api_url=self.api_url or None,
+            accounts_url=self.accounts_url or None,
+            token_store=store,
+            limits=self.limits,
+        )
+
+
+class _RedactingStderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is *now* (rich's live display and Click's test
+    runner both swap it), with every secret masked."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = REDACTOR(self.format(record))
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except Exception:  # a log line must never break the run
+            self.handleError(record)
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """``-v`` INFO, ``-vv`` DEBUG on the ``zoho_async`` logger; warnings otherwise."""
+    logger = logging.getLogger("zoho_async")
+    for handler in list(logger.handlers):
+        if isinstance(handler, _RedactingStderrHandler):
+            logger.removeHandler(handler)
+    if verbose >= 2:
+        level = logging.DEBUG
+    elif verbose == 1:
+        level = logging.INFO
+    else:
+        level = logging.ERROR if quiet else logging.WARNING
+    handler = _RedactingStderrHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    )
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False  # one copy of each line, whatever the root logger does

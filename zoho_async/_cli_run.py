@@ -1,0 +1,314 @@
+"""One bulk sync from the command line: discover, dispatch, record, summarise.
+
+``sync`` and ``demo`` both end up in :func:`run_sync`, so the demo exercises exactly the
+code a real run uses.
+
+Ctrl-C, in order: the first stops dispatching (the SDK's ``stop`` event: calls waiting
+for their turn are not sent) and allows ``grace`` seconds for requests in flight; a second
+Ctrl-C, or the end of the grace period, cancels the run, and the SDK reports whatever was still in
+flight. Every target that never got a result is then recorded as CANCELLED, so the results
+file has one line per target, and the exit code is 130.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+
+from ._cli_config import REDACTOR, ConnectionSettings
+from ._cli_discover import discover, resolve_orgs
+from ._cli_output import ResultsFile, ResultStream, console_for, stdout_console, stdout_guard
+from ._cli_progress import ProgressDisplay, make_progress
+from ._cli_summary import exit_code, print_summary
+from ._cli_targets import Key, TargetSpec
+from ._dispatch import Prepared
+from ._results import SyncReport, SyncResult, SyncStatus
+from ._session import AnalyticsSession
+
+__all__ = ["SyncOptions", "run_sync"]
+
+
+@attrs.frozen
+class SyncOptions:
+    """What ``sync`` was asked to do (already validated)."""
+
+    spec: TargetSpec
+    skip: frozenset[Key] = frozenset()
+    wait: bool = False
+    wait_timeout: float | None = None
+    deadline: float | None = None
+    poll_interval: float = 30.0
+    output: str | None = None
+    append: bool = False
+    fmt: str = "table"
+    quiet: bool = False
+    progress_interval: float = 10.0
+    grace: float = 3.0
+
+
+class _Feed(Iterator[Prepared]):
+    """The targets handed to the SDK, one at a time; ``stop()`` ends the feed early."""
+
+    def __init__(self, items: list[Prepared]) -> None:
+        self._items = items
+        self.handed = 0
+        self.stopped = False
+
+    def __next__(self) -> Prepared:
+        if self.stopped or self.handed >= len(self._items):
+            raise StopIteration
+        item = self._items[self.handed]
+        self.handed += 1
+        return item
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class _Sink:
+    """Where each result goes the moment it is final: memory, file, stdout, progress."""
+
+    def __init__(self, options: SyncOptions, progress: ProgressDisplay) -> None:
+        self.results: dict[int, SyncResult] = {}
+        self.progress = progress
+        self.file = ResultsFile(options.output, append=options.append) if options.output else None
+        self.stream = ResultStream(options.fmt, sys.stdout)
+
+    def add(self, result: SyncResult) -> None:
+        # called by the SDK's workers: it must not raise, or the run would be torn down
+        self.results[result.index] = result
+        if self.file is not None:
+            try:
+                self.file.write(result)
+            except OSError as exc:
+                self.progress.note(f"Error: cannot write {self.file.path} ({exc}); going on")
+                self.file = None
+        self.stream.write(result)
+        self.progress.advance(result)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class _BulkRun:
+    def __init__(
+        self, settings: ConnectionSettings, options: SyncOptions, sink: _Sink, note: Note
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.sink = sink
+        self.note = note
+        self.items: list[Prepared] = []
+        self.feed: _Feed | None = None
+        self.stop: anyio.Event | None = None  # the SDK's graceful stop, made in the loop
+        self.scope: anyio.CancelScope | None = None  # made inside the event loop
+        self.interrupted = False
+        self.interrupts = 0
+        self.http_requests = 0
+        self.token_requests = 0
+        self.started = time.monotonic()
+        self._tg: TaskGroup | None = None
+
+    async def main(self) -> None:
+        error: Exception | None = None
+        self.scope = anyio.CancelScope()
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._watch_signals)
+            tg.start_soon(self.sink.progress.tick)
+            try:
+                with self.scope:
+                    await self._work()
+            except Exception as exc:  # re-raised below, outside the task group's wrapping
+                error = exc
+            finally:
+                tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
+
+    async def _work(self) -> None:
+        session = self.settings.session()
+        async with session:
+            try:
+                REDACTOR.add(await session.get_access_token())  # fail fast on credentials
+                await self._discover(session)
+                await self._dispatch(session)
+            finally:
+                self.http_requests = session.http_requests
+                self.token_requests = session.token_requests
+
+    async def _discover(self, session: AnalyticsSession) -> None:
+        spec = await resolve_orgs(session, self.options.spec)
+        progress = self.sink.progress
+        if spec.workspaces:
+            progress.begin("Listing workspaces", len(spec.workspaces))
+        skipped = await discover(
+            session,
+            spec,
+            skip=self.options.skip,
+            found=self.items,
+            on_workspace=progress.advance,
+        )
+        if skipped:
+            self.note(f"Resuming: {skipped} targets already started in a previous run")
+
+    async def _dispatch(self, session: AnalyticsSession) -> None:
+        options = self.options
+        self.feed = _Feed(self.items)
+        self.stop = anyio.Event()
+        self.sink.progress.begin("Syncing", len(self.items))
+        deadline = options.deadline
+        if deadline is not None:
+            # the deadline covers the whole command, listing included
+            deadline = max(deadline - (time.monotonic() - self.started), 0.001)
+        await session.sync_many(
+            self.feed,
+            wait=options.wait,
+            wait_timeout=options.wait_timeout,
+            deadline=deadline,
+            poll_interval=options.poll_interval,
+            on_result=self.sink.add,
+            stop=self.stop,
+        )
+
+    # -- Ctrl-C ----------------------------------------------------------------------
+
+    async def _watch_signals(self) -> None:
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    self._interrupt()
+        except (NotImplementedError, ValueError, RuntimeError):
+            # no signal handling here (Windows, a thread): Ctrl-C arrives as
+            # KeyboardInterrupt and run_sync records what is missing
+            return
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        self.interrupts += 1
+        if self.feed is None or self.interrupts > 1 or self.options.grace <= 0:
+            self.note("Interrupted: stopping now")
+            self._cancel()
+            return
+        # The SDK's stop: nothing queued in the pacer is sent any more, requests on the
+        # wire finish, and every other target comes back CANCELLED from sync_many itself.
+        self.feed.stop()
+        if self.stop is not None:
+            self.stop.set()
+        self.note(
+            f"Interrupted: no more syncs will be sent; waiting up to {self.options.grace:g} s "
+            "for requests in flight (Ctrl-C again to stop now)"
+        )
+        assert self._tg is not None
+        self._tg.start_soon(self._grace_timer)
+
+    async def _grace_timer(self) -> None:
+        await anyio.sleep(self.options.grace)
+        self._cancel()
+
+    def _cancel(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+
+    # -- the end ---------------------------------------------------------------------
+
+    def record_missing(self) -> None:
+        """One result per target: CANCELLED for every target that never got one."""
+        now = datetime.now(UTC)
+        for index, item in enumerate(self.items):
+            if index not in self.sink.results:
+                self.sink.add(
+                    SyncResult(
+                        item.target,
+                        index,
+                        SyncStatus.CANCELLED,
+                        error_message="run interrupted before it was sent",
+                        started_at=now,
+                        finished_at=now,
+                    )
+                )
+
+
+class Note:
+    """Messages for the user on stderr (through the progress display, so a live bar is
+    not torn), silenced by ``--quiet``."""
+
+    def __init__(self, progress: ProgressDisplay) -> None:
+        self.progress = progress
+
+    def __call__(self, text: str) -> None:
+        self.progress.note(text)
+
+
+def run_sync(settings: ConnectionSettings, options: SyncOptions) -> int:
+    """Run one bulk sync and print its results; returns the exit code.
+
+    Raises ``InvalidInputError`` (exit 2), ``TokenError``/``AuthError`` (exit 3) and other
+    ``ZohoError`` s that stop the run before any target is dispatched.
+    """
+    progress = make_progress(sys.stderr, quiet=options.quiet, interval=options.progress_interval)
+    try:
+        sink = _Sink(options, progress)
+    except BaseException:
+        progress.close()
+        raise
+    run = _BulkRun(settings, options, sink, Note(progress))
+    try:
+        try:
+            anyio.run(run.main)
+        except KeyboardInterrupt:
+            run.interrupted = True
+        run.record_missing()
+    finally:
+        progress.close()
+        sink.close()
+    results = [sink.results[i] for i in sorted(sink.results)]
+    duration = time.monotonic() - run.started
+    _print_results(options, results, duration, run)
+    return exit_code(results, wait=options.wait, interrupted=run.interrupted)
+
+
+def _print_results(
+    options: SyncOptions, results: list[SyncResult], duration: float, run: _BulkRun
+) -> None:
+    with stdout_guard():
+        _print_report(options, results, duration, run)
+
+
+def _print_report(
+    options: SyncOptions, results: list[SyncResult], duration: float, run: _BulkRun
+) -> None:
+
+    if options.fmt == "json":
+        report = SyncReport(
+            tuple(results),
+            duration=duration,
+            token_requests=run.token_requests,
+            http_requests=run.http_requests,
+        )
+        sys.stdout.write(REDACTOR(report.to_json(indent=2, ensure_ascii=False)) + "\n")
+        sys.stdout.flush()
+    if options.fmt == "table":
+        console = stdout_console()
+    elif options.quiet:
+        return
+    else:
+        console = console_for(sys.stderr)
+    print_summary(
+        console,
+        results,
+        wait=options.wait,
+        duration=duration,
+        http_requests=run.http_requests,
+        token_requests=run.token_requests,
+        output=options.output,
+        interrupted=run.interrupted,
+    )

@@ -1,0 +1,152 @@
+"""The end of a run: the exit code and the summary (counts per status, then failures).
+
+Exit codes (also in ``--help`` and the README):
+
+==== =====================================================================================
+0    every target STARTED or ALREADY_RUNNING (with ``--wait``: and finished "Success");
+     SKIPPED (Local Drive, Snapshot) and QUOTA_EXHAUSTED do not fail a run: re-running
+     cannot fix them
+1    some target FAILED or was CANCELLED (``--deadline``), or with ``--wait`` finished with
+     another outcome or did not finish in time
+2    usage or input error (bad ids, unreadable targets file, unknown data centre)
+3    authentication failure (the access token could not be obtained or was refused)
+130  interrupted (Ctrl-C), after writing a result for every target
+==== =====================================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from ._cli_config import REDACTOR
+from ._results import SyncResult, SyncStatus
+
+__all__ = [
+    "AUTH_ERROR_TYPES",
+    "EXIT_AUTH",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "exit_code",
+    "print_summary",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+EXIT_INTERRUPTED = 130
+
+AUTH_ERROR_TYPES = frozenset(
+    {"AuthError", "TokenError", "TokenRefreshError", "TokenThrottledError"}
+)
+SUCCESS = "Success"
+_SHOWN_FAILURES = 20
+
+
+def _unsuccessful(result: SyncResult, wait: bool) -> bool:
+    if result.status in (SyncStatus.FAILED, SyncStatus.CANCELLED):
+        return True
+    return wait and result.status.ok and result.outcome != SUCCESS
+
+
+def exit_code(results: Sequence[SyncResult], *, wait: bool, interrupted: bool) -> int:
+    """The documented exit code of a run (see the module docstring)."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if any(r.error_type in AUTH_ERROR_TYPES for r in results):
+        return EXIT_AUTH
+    if any(_unsuccessful(r, wait) for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _counts_table(results: Sequence[SyncResult]) -> Table:
+    tally = Counter(r.status for r in results)
+    table = Table(title="Sync results", title_justify="left")
+    table.add_column("status")
+    table.add_column("count", justify="right")
+    for status in SyncStatus:
+        table.add_row(status.value, str(tally.get(status, 0)))
+    table.add_row("total", str(len(results)), style="bold")
+    return table
+
+
+def _outcomes_table(results: Sequence[SyncResult]) -> Table:
+    tally = Counter(r.outcome or "no final status" for r in results if r.status.ok)
+    table = Table(title="Outcomes (--wait)", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for outcome, count in tally.most_common():
+        table.add_row(outcome, str(count))
+    return table
+
+
+_ZOHO_PREFIX = re.compile(r"^Zoho error \d+ (\([A-Z0-9_]+\) )?(\[HTTP \d+\])?: ")
+
+
+def _message(result: SyncResult) -> str:
+    # the code has its own column: keep Zoho's words, drop "Zoho error 7301 (...) [HTTP 403]: "
+    return REDACTOR(_ZOHO_PREFIX.sub("", result.error_message or "") or "-")
+
+
+def _failures_table(failures: Sequence[SyncResult]) -> Table:
+    table = Table(title=f"Failures ({len(failures)})", title_justify="left")
+    table.add_column("datasource", no_wrap=True)  # ids are copied, never folded
+    table.add_column("name")
+    table.add_column("status")
+    table.add_column("code")  # Zoho's code, or the error class for network errors
+    table.add_column("message", ratio=1)
+    for r in failures[:_SHOWN_FAILURES]:
+        t = r.target
+        table.add_row(
+            t.datasource_id or f"workspace {t.workspace_id}",
+            t.name or "-",
+            r.status.value if not r.status.ok else f"outcome: {r.outcome or 'unknown'}",
+            str(r.error_code) if r.error_code is not None else (r.error_type or "-"),
+            _message(r),
+        )
+    return table
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def print_summary(
+    console: Console,
+    results: Sequence[SyncResult],
+    *,
+    wait: bool,
+    duration: float,
+    http_requests: int,
+    token_requests: int,
+    output: str | None,
+    interrupted: bool,
+) -> None:
+    """Counts per status, outcomes (``--wait``), failures with codes and messages."""
+    console.print(_counts_table(results))
+    if wait and any(r.status.ok for r in results):
+        console.print(_outcomes_table(results))
+    failures = [r for r in results if _unsuccessful(r, wait)]
+    if failures:
+        console.print(_failures_table(failures))
+        if len(failures) > _SHOWN_FAILURES:
+            more = len(failures) - _SHOWN_FAILURES
+            where = f"see {output}" if output else "use --output FILE to keep them all"
+            console.print(f"... and {more} more ({where})")
+    line = (
+        f"{_n(len(results), 'target')} in {duration:.1f} s, {_n(http_requests, 'HTTP request')}, "
+        f"{_n(token_requests, 'token request')}"
+    )
+    if output:
+        line += f"; results in {output}"
+    if interrupted:
+        line = "Interrupted: " + line
+    console.print(line, soft_wrap=True)
