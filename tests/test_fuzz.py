@@ -117,3 +117,36 @@ def test_retry_after_values(value: str | None) -> None:
 def test_zoho_times(text: str) -> None:
     when = parse_zoho_time(text)
     assert when is None or when.tzinfo is not None
+
+
+result_rows = st.fixed_dictionaries(
+    {"status": st.sampled_from(["STARTED", "FAILED", "CANCELLED", "SKIPPED", 3, None])},
+    optional={
+        "workspace_id": st.one_of(st.from_regex(r"\A[0-9]{1,19}\Z"), json_values),
+        "datasource_id": st.one_of(st.from_regex(r"\A[0-9]{1,19}\Z"), json_values),
+        "org_id": json_values,
+        "sync_interval_id": json_values,
+        "name": json_values,
+    },
+)
+result_lines = st.lists(
+    st.one_of(result_rows.map(json.dumps), st.text(max_size=30)), max_size=6
+).map("\n".join)
+
+
+@fuzz
+@given(text=result_lines)
+def test_results_file_reader(text: str, tmp_path_factory: Any) -> None:
+    from zoho_async._cli_targets import read_results, read_targets
+
+    path = tmp_path_factory.mktemp("fuzz") / "results.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with contextlib.suppress(ZohoError):
+        previous = read_results(str(path), warn=lambda _message: None)
+        _ = (previous.done(), previous.failed())
+    with contextlib.suppress(ZohoError):
+        read_targets(str(path))
+    csv_path = path.with_suffix(".csv")
+    csv_path.write_text(text, encoding="utf-8")
+    with contextlib.suppress(ZohoError):
+        read_targets(str(csv_path))
