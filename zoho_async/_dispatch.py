@@ -51,6 +51,7 @@ from ._results import (
     SyncTarget,
     coerce_target,
 )
+from ._session import _entries, build_sync_request
 from ._validation import check_id, check_optional_id, check_positive
 
 if TYPE_CHECKING:
@@ -126,21 +127,35 @@ class _Source:
         self.exhausted = False
 
     async def next(self) -> tuple[int, Prepared] | None:
+        if self._async is None:
+            # A plain iterator is pulled without an await, so no other task can interleave:
+            # no lock needed. (A generator that is already running raises ValueError; it
+            # cannot be, since nothing here awaits while one is being advanced.)
+            return self._pull_sync()
         async with self._lock:
             if self.exhausted:
                 return None
             try:
-                if self._async is not None:
-                    raw = await anext(self._async)
-                else:
-                    assert self._sync is not None
-                    raw = next(self._sync)
-            except (StopIteration, StopAsyncIteration):
+                raw = await anext(self._async)
+            except StopAsyncIteration:
                 self.exhausted = True
                 return None
             index = self._index
             self._index += 1
             return index, _prepare(raw)
+
+    def _pull_sync(self) -> tuple[int, Prepared] | None:
+        if self.exhausted:
+            return None
+        assert self._sync is not None
+        try:
+            raw = next(self._sync)
+        except StopIteration:
+            self.exhausted = True
+            return None
+        index = self._index
+        self._index += 1
+        return index, _prepare(raw)
 
     def drain_sync(self) -> Iterator[tuple[int, Prepared]]:
         """The rest of a plain iterable, without awaiting (safe while cancelled)."""
@@ -350,8 +365,6 @@ class _Run:
                 started_at=started,
                 finished_at=started,
             )
-        from ._session import build_sync_request
-
         try:
             request = build_sync_request(
                 self.session,
@@ -758,8 +771,6 @@ async def discovered_items(
     session: AnalyticsSession, workspaces: Iterable[str | WorkspaceInfo | tuple[str, str]]
 ) -> AsyncIterator[Prepared]:
     """List each workspace (one Get Datasources call each) and yield what to sync."""
-    from ._session import _entries
-
     pairs = normalise_workspaces(session, workspaces)
 
     async def generate() -> AsyncIterator[Prepared]:
@@ -795,8 +806,6 @@ async def plan_sync(
     session: AnalyticsSession, targets_or_workspaces: Iterable[Any] | AsyncIterable[Any]
 ) -> SyncPlan:
     """See :meth:`AnalyticsSession.plan_sync`."""
-    from ._session import _entries
-
     items: list[Any] = []
     if isinstance(targets_or_workspaces, AsyncIterable):
         items = [x async for x in targets_or_workspaces]

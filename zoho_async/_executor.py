@@ -162,14 +162,13 @@ class Executor:
             token: str | None = None
             got_turn = False
             async with self._pacer.capacity:
-                if control is None:
-                    # no cancel scope to build and tear down per call when nothing bounds it
-                    await self._pacer.turn(request.org_id, metadata=request.metadata)
-                    got_turn = True
-                else:
-                    with control.waiting():
-                        await self._pacer.turn(request.org_id, metadata=request.metadata)
-                        got_turn = True
+                await self._pacer.turn(
+                    request.org_id,
+                    metadata=request.metadata,
+                    guard=control.waiting if control is not None else None,
+                )
+                # a deadline or stop() during the wait ends it early, without the turn
+                got_turn = control is None or not control.over()
                 if not got_turn:
                     return CallResult(
                         error=error, attempts=attempts, http_status=status, cancelled=True

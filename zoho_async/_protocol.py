@@ -85,7 +85,8 @@ class ApiRequest:
 
 
 def _seg(value: str) -> str:
-    return quote(value, safe="")
+    # ids are validated digit strings; quoting is for anything else
+    return value if value.isdigit() and value.isascii() else quote(value, safe="")
 
 
 def orgs_request() -> ApiRequest:
@@ -138,7 +139,6 @@ def api_headers(access_token: str, org_id: str | None, user_agent: str) -> dict[
     headers = {
         "Authorization": f"Zoho-oauthtoken {access_token}",
         "User-Agent": user_agent,
-        "Accept": "application/json",
     }
     if org_id is not None:
         headers["ZANALYTICS-ORGID"] = org_id
@@ -206,10 +206,11 @@ def decode_api_response(status: int, body: bytes, headers: Mapping[str, str] | N
     >>> decode_api_response(204, b"") is None
     True
     """
-    headers = headers or {}
-    retry_after = parse_retry_after(_header(headers, "Retry-After"))
     if status == 204:
         return None
+    headers = headers or {}
+    # only a refusal can carry a meaningful Retry-After; skip the lookup on success
+    retry_after = parse_retry_after(_header(headers, "Retry-After")) if status >= 400 else None
     if 200 <= status < 300 and not body.strip():
         return None
     if not body.strip():

@@ -530,10 +530,13 @@ def build_sync_request(
     ds_id = check_id(datasource_id, "datasource_id")
     if config is not None and not isinstance(config, SyncConfig):
         raise InvalidInputError("config must be a SyncConfig")
-    cfg = config or SyncConfig()
-    cfg = cfg.with_interval(check_optional_id(sync_interval_id, "sync_interval_id"))
+    interval = check_optional_id(sync_interval_id, "sync_interval_id")
+    if config is None and interval is None:
+        encoded = None  # the common case: no CONFIG at all, nothing to build
+    else:
+        encoded = (config or SyncConfig()).with_interval(interval).encode()
     return sync_request(
-        workspace_id, ds_id, org_id, cfg.encode(), config_in_query=session.config_in_query
+        workspace_id, ds_id, org_id, encoded, config_in_query=session.config_in_query
     )
 
 

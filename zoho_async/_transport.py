@@ -90,22 +90,28 @@ class Transport:
         form: Mapping[str, str] | None = None,
     ) -> RawResponse:
         """Send and read the whole answer; raise ``TransportError``/``TimeoutError``."""
-        kwargs: dict[str, Any] = {"headers": dict(headers), "timeout": self._timeout}
+        kwargs: dict[str, Any] = {"headers": headers}
         if params:
             kwargs["params"] = dict(params)
         if form is not None:
             kwargs["data"] = dict(form)
         if self._external is not None:
+            # our own session carries these already; a caller's session does not
             kwargs["ssl"] = self._ssl
+            kwargs["timeout"] = self._timeout
         self.requests += 1
         try:
             async with self.session.request(method, url, **kwargs) as response:
-                body = await response.content.read(_MAX_BODY + 1)
+                if response.status == 204 or response.content_length == 0:
+                    body = b""  # Sync Data's answer: nothing to read
+                else:
+                    body = await response.content.read(_MAX_BODY + 1)
                 if len(body) > _MAX_BODY:
                     raise TransportError(
                         f"answer from {_origin(url)} larger than {_MAX_BODY} bytes", sent=True
                     )
-                return RawResponse(response.status, dict(response.headers), body)
+                # the (case-insensitive) header proxy as is: copying it costs every request
+                return RawResponse(response.status, response.headers, body)
         except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError) as exc:
             # includes certificate errors: the request never left this machine
             raise TransportError(

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of zoho-async: ``python -m benchmarks [--quick]``; see README.md."""
