@@ -293,9 +293,20 @@ def test_verbose_logs_never_show_secrets(
 ) -> None:
     ws = workspace_ids(fake)[0]
     out = tmp_path / "r.jsonl"
+    # failures, retries and a refresh on the way: every path that logs gets exercised
+    fake.script(
+        "sync",
+        [
+            Fault.error(7005, 500),
+            Fault(drop=True),
+            Fault(status=401, body=""),
+            Fault.rate_limited("0.1"),
+        ],
+    )
     result = run(["sync", ws, "-vv", "-f", "jsonl", "-o", str(out), "--no-token-cache"], env)
     assert result.exit_code == 0, result.output
     assert "DEBUG" in result.stderr
+    assert len(fake.stats.tokens_issued) == 2  # the 401 made it refresh once
     everything = result.stdout + result.stderr + out.read_text()
     secrets = [fake.client_secret, fake.refresh_token, *fake.stats.tokens_issued]
     assert fake.stats.tokens_issued
