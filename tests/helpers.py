@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from zoho_async import AnalyticsSession, Limits, RetryPolicy
@@ -32,3 +34,15 @@ def ds_id(datasource: object) -> str:
     value = getattr(datasource, "datasource_id", None)
     assert isinstance(value, str)
     return value
+
+
+@asynccontextmanager
+async def workspace_fake(**kwargs: Any) -> AsyncIterator[FakeZoho]:
+    """A started fake with one org (the default) and workspace "1001"; no rate limits
+    unless given."""
+    options: dict[str, Any] = {"requests_per_minute": None, "metadata_per_minute": None}
+    options.update(kwargs)
+    async with FakeZoho(**options) as fake:
+        org = fake.add_org(is_default=True)
+        fake.add_workspace(org.org_id, "1001")
+        yield fake

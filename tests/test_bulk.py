@@ -17,15 +17,9 @@ from zoho_async import (
 )
 from zoho_async.testing import FakeZoho, Fault
 
-from .helpers import ds_id, session_for
+from .helpers import ds_id, session_for, workspace_fake
 
 pytestmark = pytest.mark.anyio
-
-
-def plain_fake(**kwargs: object) -> FakeZoho:
-    options: dict[str, object] = {"requests_per_minute": None, "metadata_per_minute": None}
-    options.update(kwargs)
-    return FakeZoho(**options)  # type: ignore[arg-type]
 
 
 def add_plain(fake: FakeZoho, count: int, workspace_id: str = "1001", **kw: object) -> list[str]:
@@ -40,11 +34,9 @@ def assert_one_result_each(results: list[SyncResult] | tuple[SyncResult, ...], n
 
 async def test_1000_targets_at_the_limit_never_trip_it() -> None:
     # The fake enforces 500 per 5 s window (= 6,000/min); the SDK is told 6,000/min.
-    async with FakeZoho(
+    async with workspace_fake(
         requests_per_minute=500, metadata_per_minute=500, window_seconds=5.0
     ) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
         ids = add_plain(fake, 1000)
         limits = Limits(requests_per_minute=6000, metadata_per_minute=6000, max_in_flight=16)
         async with session_for(fake, limits=limits) as session:
@@ -59,9 +51,7 @@ async def test_1000_targets_at_the_limit_never_trip_it() -> None:
 
 
 async def test_every_documented_failure_maps_to_its_status() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ok = ds_id(fake.add_datasource("1001"))
         running = ds_id(fake.add_datasource("1001", running=True))
         spent = ds_id(fake.add_datasource("1001", sync_used=5))
@@ -113,9 +103,7 @@ async def test_every_documented_failure_maps_to_its_status() -> None:
     ],
 )
 async def test_ambiguous_failure_then_18073_counts_as_started(fault: Fault) -> None:
-    async with plain_fake(sync_duration=30.0) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake(sync_duration=30.0) as fake:
         ds = ds_id(fake.add_datasource("1001"))
         # the server starts the sync, but the answer is lost or is an error
         fake.script(
@@ -139,9 +127,7 @@ async def test_ambiguous_failure_then_18073_counts_as_started(fault: Fault) -> N
 
 
 async def test_timeout_after_send_is_retried_without_a_second_sync() -> None:
-    async with plain_fake(sync_duration=30.0) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake(sync_duration=30.0) as fake:
         ds = ds_id(fake.add_datasource("1001"))
         fake.script("sync", [Fault(delay=3.0, then_process=True)])
         async with session_for(fake, timeout=0.5) as session:
@@ -151,9 +137,7 @@ async def test_timeout_after_send_is_retried_without_a_second_sync() -> None:
 
 
 async def test_18073_on_the_first_attempt_is_already_running() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ds = ds_id(fake.add_datasource("1001", running=True))
         async with session_for(fake) as session:
             report = await session.sync_many([("1001", ds)])
@@ -161,9 +145,7 @@ async def test_18073_on_the_first_attempt_is_already_running() -> None:
 
 
 async def test_6045_pauses_and_retries_nothing_lost() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 50)
         fake.script("sync", [Fault.error(6045)] * 3 + [Fault.rate_limited("0.1")])
         limits = Limits(
@@ -181,9 +163,7 @@ async def test_6045_pauses_and_retries_nothing_lost() -> None:
 
 
 async def test_6045_storm_gives_up_after_the_rate_limit_budget() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ds = ds_id(fake.add_datasource("1001"))
         fake.script("sync", [Fault.error(6045)] * 10)
         limits = Limits(
@@ -200,9 +180,7 @@ async def test_6045_storm_gives_up_after_the_rate_limit_budget() -> None:
 
 
 async def test_deadline_gives_every_target_one_result() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 200)
         slow = Limits(requests_per_minute=1200, metadata_per_minute=1200, max_in_flight=4)
         async with session_for(fake, limits=slow) as session:
@@ -216,9 +194,7 @@ async def test_deadline_gives_every_target_one_result() -> None:
 
 
 async def test_caller_cancellation_records_every_target() -> None:
-    async with plain_fake(latency=0.01) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake(latency=0.01) as fake:
         ids = add_plain(fake, 300)
         seen: list[SyncResult] = []
         async with session_for(fake) as session:
@@ -244,9 +220,7 @@ async def test_caller_cancellation_records_every_target() -> None:
 
 
 async def test_lazy_input_is_pulled_not_materialised() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 20, total_sync_allowed=10**9)
         pulled = 0
         finished = 0
@@ -271,9 +245,7 @@ async def test_lazy_input_is_pulled_not_materialised() -> None:
 
 
 async def test_async_iterable_targets() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 30)
 
         async def targets() -> AsyncIterator[SyncTarget]:
@@ -286,9 +258,7 @@ async def test_async_iterable_targets() -> None:
 
 
 async def test_invalid_targets() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ds = ds_id(fake.add_datasource("1001"))
         async with session_for(fake) as session:
             with pytest.raises(ValueError, match="target 1"):
@@ -333,12 +303,10 @@ async def test_multi_org_runs_keep_separate_budgets() -> None:
 
 
 async def test_wait_reports_final_outcomes() -> None:
-    async with plain_fake(sync_duration=0.3) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake(sync_duration=0.3) as fake:
         good = ds_id(fake.add_datasource("1001"))
         bad = ds_id(fake.add_datasource("1001", outcome="Failed"))
-        other_ws = fake.add_workspace(org.org_id, "1002")
+        other_ws = fake.add_workspace(str(fake.default_org_id), "1002")
         far = ds_id(fake.add_datasource(other_ws.workspace_id))
         async with session_for(fake) as session:
             report = await session.sync_many(
@@ -360,9 +328,7 @@ async def test_wait_reports_final_outcomes() -> None:
 
 
 async def test_wait_timeout_still_gives_a_result() -> None:
-    async with plain_fake(sync_duration=60.0) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake(sync_duration=60.0) as fake:
         ds = ds_id(fake.add_datasource("1001"))
         async with session_for(fake) as session:
             report = await session.sync_many(
@@ -374,10 +340,8 @@ async def test_wait_timeout_still_gives_a_result() -> None:
 
 
 async def test_sync_workspaces_discovers_skips_and_expands() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
-        fake.add_workspace(org.org_id, "1002")
+    async with workspace_fake() as fake:
+        fake.add_workspace(str(fake.default_org_id), "1002")
         plain = ds_id(fake.add_datasource("1001"))
         fake.add_datasource("1001", kind="local_drive")
         fake.add_datasource("1001", kind="snapshot")
@@ -414,9 +378,7 @@ async def test_sync_workspaces_discovers_skips_and_expands() -> None:
 
 
 async def test_plan_sync_sends_no_sync() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ds = ds_id(fake.add_datasource("1001", sync_used=3))
         fake.add_datasource("1001", kind="local_drive")
         async with session_for(fake) as session:
@@ -429,9 +391,7 @@ async def test_plan_sync_sends_no_sync() -> None:
 
 
 async def test_iter_sync_yields_each_result_once_and_stops_early() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 100)
         async with session_for(fake) as session:
             seen = [r async for r in session.iter_sync(("1001", d) for d in ids)]
@@ -448,11 +408,9 @@ async def test_iter_sync_yields_each_result_once_and_stops_early() -> None:
 
 
 async def test_single_calls_share_the_session_pacing() -> None:
-    async with FakeZoho(
+    async with workspace_fake(
         requests_per_minute=100, metadata_per_minute=100, window_seconds=1.0
     ) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
         ids = add_plain(fake, 150)
         limits = Limits(requests_per_minute=6000, metadata_per_minute=6000, max_in_flight=8)
         async with session_for(fake, limits=limits) as session:
@@ -465,9 +423,7 @@ async def test_single_calls_share_the_session_pacing() -> None:
 
 
 async def test_report_exports() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ds = ds_id(fake.add_datasource("1001"))
         async with session_for(fake) as session:
             report = await session.sync_many([("1001", ds), ("1001", "5")])
@@ -481,9 +437,7 @@ async def test_report_exports() -> None:
 
 
 async def test_an_error_in_on_result_propagates_as_itself() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 20)
 
         def on_result(result: SyncResult) -> None:
@@ -497,9 +451,7 @@ async def test_an_error_in_on_result_propagates_as_itself() -> None:
 
 
 async def test_leaving_iter_sync_by_an_exception_leaves_bounded_work() -> None:
-    async with plain_fake(latency=0.01) as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake(latency=0.01) as fake:
         ids = add_plain(fake, 200)
         async with session_for(fake) as session:
             calls_at_break = 0
@@ -518,9 +470,7 @@ async def test_leaving_iter_sync_by_an_exception_leaves_bounded_work() -> None:
 
 
 async def test_stop_event_ends_the_run_gracefully() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 200)
         stop = anyio.Event()
         slow = Limits(requests_per_minute=1200, metadata_per_minute=1200, max_in_flight=4)
@@ -543,9 +493,7 @@ async def test_stop_event_ends_the_run_gracefully() -> None:
 
 
 async def test_iter_sync_stop_still_yields_the_rest_as_cancelled() -> None:
-    async with plain_fake() as fake:
-        org = fake.add_org(is_default=True)
-        fake.add_workspace(org.org_id, "1001")
+    async with workspace_fake() as fake:
         ids = add_plain(fake, 100)
         slow = Limits(requests_per_minute=1200, metadata_per_minute=1200, max_in_flight=4)
         async with session_for(fake, limits=slow) as session:
@@ -560,8 +508,7 @@ async def test_iter_sync_stop_still_yields_the_rest_as_cancelled() -> None:
 
 
 async def test_error_inside_the_session_block_is_not_wrapped() -> None:
-    async with plain_fake() as fake:
-        fake.add_org(is_default=True)
+    async with workspace_fake() as fake:
         with pytest.raises(LookupError):
             async with session_for(fake) as session:
                 await session.get_orgs()
