@@ -397,7 +397,3 @@ class TokenCache:
             log.debug("access token refused; it will be refreshed once")
             with contextlib.suppress(OSError, TokenError):
                 await self._store.discard(self._key, token)
-
-    @property
-    def token_requests(self) -> int:
-        return self.requests

@@ -142,10 +142,6 @@ class Pacer:
         return _OrgBudget(overall, metadata, factor, old.paused_until, old.rejections)
 
     @property
-    def in_flight(self) -> int:
-        return self.limits.max_in_flight - self._capacity.value
-
-    @property
     def capacity(self) -> anyio.Semaphore:
         """The in-flight cap; hold it for the span of one request (not while backing off)."""
         return self._capacity
