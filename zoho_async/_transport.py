@@ -105,11 +105,7 @@ class Transport:
                 if response.status == 204 or response.content_length == 0:
                     body = b""  # Sync Data's answer: nothing to read
                 else:
-                    body = await response.content.read(_MAX_BODY + 1)
-                if len(body) > _MAX_BODY:
-                    raise TransportError(
-                        f"answer from {_origin(url)} larger than {_MAX_BODY} bytes", sent=True
-                    )
+                    body = await _read_all(response, url)
                 # the (case-insensitive) header proxy as is: copying it costs every request
                 return RawResponse(response.status, response.headers, body)
         except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError) as exc:
@@ -125,6 +121,24 @@ class Transport:
             raise TransportError(
                 f"request to {_origin(url)} failed: {_describe(exc)}", sent=True
             ) from exc
+
+
+async def _read_all(response: aiohttp.ClientResponse, url: str) -> bytes:
+    """The whole body, up to ``_MAX_BODY`` bytes.
+
+    ``StreamReader.read(n)`` returns whatever is buffered, not ``n`` bytes: a large answer
+    arrives in several chunks, so read until EOF and stop once past the cap.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise TransportError(
+                f"answer from {_origin(url)} larger than {_MAX_BODY} bytes", sent=True
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _origin(url: str) -> str:
