@@ -45,8 +45,10 @@ from ._models import Datasource, Org, SyncConfig, SyncInterval, WorkspaceInfo, p
 from ._pacing import Limits
 from ._regions import DATA_CENTRES
 from ._results import (
+    ROW_FIELDS,
     BulkSyncError,
     PlanEntry,
+    PlannedTarget,
     SyncPlan,
     SyncReport,
     SyncResult,
@@ -58,6 +60,7 @@ from ._session import USER_AGENT, AnalyticsSession, Workspace, __version__
 
 __all__ = [
     "DATA_CENTRES",
+    "ROW_FIELDS",
     "USER_AGENT",
     "AnalyticsSession",
     "ApiError",
@@ -79,6 +82,7 @@ __all__ = [
     "OrgRequiredError",
     "PermissionDeniedError",
     "PlanEntry",
+    "PlannedTarget",
     "ProtocolError",
     "RateLimitedError",
     "RetryPolicy",

@@ -44,6 +44,7 @@ from ._models import Datasource, SyncConfig, WorkspaceInfo
 from ._protocol import datasources_request
 from ._results import (
     PlanEntry,
+    PlannedTarget,
     SyncPlan,
     SyncReport,
     SyncResult,
@@ -70,17 +71,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@attrs.frozen
-class Prepared:
-    """A target ready for dispatch; ``preset`` decides its result without a sync call."""
-
-    target: SyncTarget
-    preset: SyncStatus | None = None
-    reason: str | None = None
-    error_code: int | None = None
-    error_type: str | None = None
-    http_status: int | None = None
-    baseline: str | None = None  # lastDataSyncTime text seen before the trigger
+Prepared = PlannedTarget
 
 
 def _unchecked_target(item: object) -> SyncTarget:
@@ -798,6 +789,19 @@ async def discovered_items(
                 error_type=_type(error),
                 http_status=call.http_status,
             )
+
+    return generate()
+
+
+def discover(
+    session: AnalyticsSession, workspaces: Iterable[str | WorkspaceInfo | tuple[str, str]]
+) -> AsyncIterator[Prepared]:
+    """See :meth:`AnalyticsSession.discover` (validates ids now, lists lazily)."""
+    pairs = normalise_workspaces(session, workspaces)
+
+    async def generate() -> AsyncIterator[Prepared]:
+        async for item in await discovered_items(session, [(o or "", w) for o, w in pairs]):
+            yield item
 
     return generate()
 

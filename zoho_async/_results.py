@@ -18,6 +18,7 @@ from ._validation import check_id, check_optional_id
 __all__ = [
     "BulkSyncError",
     "PlanEntry",
+    "PlannedTarget",
     "SyncPlan",
     "SyncReport",
     "SyncResult",
@@ -92,6 +93,33 @@ def coerce_target(item: object) -> SyncTarget:
         "a target must be a SyncTarget or a (workspace_id, datasource_id) tuple, "
         f"got {type(item).__name__}"
     )
+
+
+@attrs.frozen
+class PlannedTarget:
+    """A target with what discovery already knows about it.
+
+    What :meth:`AnalyticsSession.discover` yields, and what ``sync_many`` / ``iter_sync``
+    accept beside plain targets. ``preset`` decides the result without a sync call
+    (SKIPPED: no datasource id; QUOTA_EXHAUSTED: the listing showed no manual syncs left;
+    FAILED or CANCELLED: the workspace could not be listed, with the error in ``reason``,
+    ``error_code``, ``error_type`` and ``http_status``). ``baseline`` is the
+    ``lastDataSyncTime`` text the listing showed before the sync, used to recognise the
+    new sync's outcome with ``wait=True``.
+
+    Example::
+
+        async for planned in session.discover(["35130000001055707"]):
+            print(planned.target.datasource_id, planned.preset)
+    """
+
+    target: SyncTarget
+    preset: SyncStatus | None = None
+    reason: str | None = None
+    error_code: int | None = None
+    error_type: str | None = None
+    http_status: int | None = None
+    baseline: str | None = None
 
 
 class SyncStatus(enum.Enum):

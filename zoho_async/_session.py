@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import ssl as ssl_module
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from ._protocol import (
     workspaces_request,
 )
 from ._regions import resolve_endpoints
-from ._results import SyncPlan, SyncReport, SyncResult
+from ._results import PlannedTarget, SyncPlan, SyncReport, SyncResult
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._validation import check_id, check_optional_id, check_positive
@@ -439,6 +439,25 @@ class AnalyticsSession:
             poll_interval=poll_interval,
             stop=stop,
         )
+
+    def discover(
+        self, workspaces: Iterable[str | WorkspaceInfo | tuple[str, str]]
+    ) -> AsyncIterator[PlannedTarget]:
+        """List each workspace (one Get Datasources call each) and yield what to sync.
+
+        Ids are validated at once, before any request. Each datasource (and each of its
+        sync intervals) becomes one :class:`PlannedTarget`; entries without an id come as
+        SKIPPED, exhausted quotas as QUOTA_EXHAUSTED, and a workspace that cannot be listed
+        as one FAILED item. Hand the items to :meth:`sync_many` as they are.
+
+        Example::
+
+            planned = [p async for p in session.discover(["35130000001055707"])]
+            report = await session.sync_many(planned)
+        """
+        from ._dispatch import discover
+
+        return discover(self, workspaces)
 
     async def plan_sync(
         self, targets_or_workspaces: Iterable[Any] | AsyncIterable[Any]
