@@ -800,7 +800,8 @@ def discover(
     pairs = normalise_workspaces(session, workspaces)
 
     async def generate() -> AsyncIterator[Prepared]:
-        async for item in await discovered_items(session, [(o or "", w) for o, w in pairs]):
+        entries: list[str | tuple[str, str]] = [(o, w) if o else w for o, w in pairs]
+        async for item in await discovered_items(session, entries):
             yield item
 
     return generate()
