@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._cli_targets import Key, TargetSpec, target_key
-from ._dispatch import Prepared, discovered_items
+from ._results import PlannedTarget as Prepared
 
 if TYPE_CHECKING:
     from ._session import AnalyticsSession
@@ -71,7 +71,7 @@ async def discover(
     for org_id, workspace_id in spec.workspaces:
         # a bare id when the org is unknown: the session's org (if any) then applies
         entry: str | tuple[str, str] = (org_id, workspace_id) if org_id else workspace_id
-        async for item in await discovered_items(session, [entry]):
+        async for item in session.discover([entry]):
             if item.target.datasource_id is not None and target_key(item.target) in skip:
                 skipped += 1
             else:

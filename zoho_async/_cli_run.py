@@ -28,7 +28,7 @@ from ._cli_output import ResultsFile, ResultStream, console_for, stdout_console,
 from ._cli_progress import ProgressDisplay, make_progress
 from ._cli_summary import exit_code, print_summary
 from ._cli_targets import Key, TargetSpec
-from ._dispatch import Prepared
+from ._results import PlannedTarget as Prepared
 from ._results import SyncReport, SyncResult, SyncStatus
 from ._session import AnalyticsSession
 

@@ -19,18 +19,23 @@ import attrs
 
 from ._errors import (
     ApiError,
+    InvalidInputError,
     ProtocolError,
     RateLimitedError,
     TokenRefreshError,
     TokenThrottledError,
     error_for_code,
 )
+from ._models import SyncConfig
+from ._validation import check_id, check_optional_id
 
 __all__ = [
     "ApiRequest",
     "TokenGrant",
+    "build_sync_request",
     "decode_api_response",
     "decode_token_response",
+    "entries",
     "parse_retry_after",
     "redact",
 ]
@@ -133,6 +138,45 @@ def sync_request(
         org_id=org_id,
         route="sync",
     )
+
+
+def build_sync_request(
+    workspace_id: str,
+    datasource_id: object,
+    org_id: str | None,
+    config: SyncConfig | None,
+    sync_interval_id: object,
+    *,
+    config_in_query: bool = False,
+) -> ApiRequest:
+    """Validate and build one Sync Data request (raises before anything is sent)."""
+    ds_id = check_id(datasource_id, "datasource_id")
+    if config is not None and not isinstance(config, SyncConfig):
+        raise InvalidInputError("config must be a SyncConfig")
+    interval = check_optional_id(sync_interval_id, "sync_interval_id")
+    if config is None and interval is None:
+        encoded = None  # the common case: no CONFIG at all, nothing to build
+    else:
+        encoded = (config or SyncConfig()).with_interval(interval).encode()
+    return sync_request(workspace_id, ds_id, org_id, encoded, config_in_query=config_in_query)
+
+
+def entries(data: Any, key: str) -> list[dict[str, Any]]:
+    """The list of objects under ``data[key]``; ``ProtocolError`` when the shape is wrong.
+
+    A lone object is read as a list of one, and non-object items are dropped: listings
+    are read for what they hold, not rejected for one odd entry.
+    """
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected an object with {key!r} in 'data'")
+    value = data.get(key, [])
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ProtocolError(f"expected a list under {key!r}")
+    return [e for e in value if isinstance(e, dict)]
 
 
 def api_headers(access_token: str, org_id: str | None, user_agent: str) -> dict[str, str]:

@@ -7,16 +7,26 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import InvalidInputError, ZohoError
+from ._errors import (
+    ApiError,
+    InvalidInputError,
+    SyncInProgressError,
+    SyncQuotaExceededError,
+    ZohoError,
+)
 from ._models import SyncConfig
 from ._validation import check_id, check_optional_id
 
+if TYPE_CHECKING:
+    from ._executor import CallResult
+
 __all__ = [
     "BulkSyncError",
+    "InvalidTarget",
     "PlanEntry",
     "PlannedTarget",
     "SyncPlan",
@@ -25,6 +35,7 @@ __all__ = [
     "SyncStatus",
     "SyncTarget",
     "coerce_target",
+    "result_from_call",
 ]
 
 
@@ -96,6 +107,44 @@ def coerce_target(item: object) -> SyncTarget:
 
 
 @attrs.frozen
+class InvalidTarget:
+    """An input item that is not a valid target, kept so that it still gets its result.
+
+    It is never sent. ``raw`` is a short ``repr`` of the item; ``workspace_id`` and
+    ``datasource_id`` are the item's first two values as text (when it has them), so
+    results files still show which row was wrong.
+
+    Example::
+
+        InvalidTarget.from_item(("ws", "not-an-id")).raw  # "('ws', 'not-an-id')"
+    """
+
+    raw: str
+    workspace_id: str | None = None
+    datasource_id: str | None = None
+    org_id: None = None
+    config: None = None
+    sync_interval_id: None = None
+    name: None = None
+
+    @classmethod
+    def from_item(cls, item: object) -> InvalidTarget:
+        values: list[object] = list(item) if isinstance(item, tuple | list) else [item]
+        shown = [None if v is None else str(v)[:64] for v in values[:2]]
+        shown += [None] * (2 - len(shown))
+        return cls(repr(item)[:200], shown[0], shown[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The same keys as :meth:`SyncTarget.to_dict`."""
+        return {
+            "workspace_id": self.workspace_id,
+            "datasource_id": self.datasource_id,
+            "org_id": None,
+            "sync_interval_id": None,
+        }
+
+
+@attrs.frozen
 class PlannedTarget:
     """A target with what discovery already knows about it.
 
@@ -152,7 +201,7 @@ class SyncResult:
     ``outcome`` stays ``None`` when the wait timed out.
     """
 
-    target: SyncTarget
+    target: SyncTarget | InvalidTarget
     index: int
     status: SyncStatus
     error_code: int | None = None
@@ -186,6 +235,77 @@ class SyncResult:
             completed_at=_iso(self.completed_at),
         )
         return out
+
+
+def error_code(error: ZohoError | None) -> int | None:
+    """Zoho's error code of ``error`` (``None`` for local and network failures)."""
+    return error.code if isinstance(error, ApiError) and error.code else None
+
+
+def error_type(error: ZohoError | None) -> str | None:
+    return type(error).__name__ if error is not None else None
+
+
+def error_message(error: ZohoError) -> str:
+    return str(error)[:500]
+
+
+def result_from_call(
+    target: SyncTarget,
+    index: int,
+    call: CallResult,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    why_cancelled: str,
+    stopped: bool,
+) -> SyncResult:
+    """The result of a target whose Sync Data call ran to its end.
+
+    204 (or 18073 answering a retry of an ambiguous attempt of ours) is STARTED; 18073 /
+    18072 otherwise ALREADY_RUNNING; 19000048 QUOTA_EXHAUSTED; a call the deadline or a
+    stop ended before it could finish CANCELLED (``why_cancelled``, or what the last
+    attempt met); any other error FAILED.
+    """
+    common: dict[str, Any] = {
+        "attempts": call.attempts,
+        "http_status": call.http_status,
+        "started_at": started_at,
+        "finished_at": finished_at,
+    }
+    error = call.error
+    if call.ok or call.ours_in_progress:
+        return SyncResult(target, index, SyncStatus.STARTED, **common)
+    if call.cancelled:
+        why = why_cancelled
+        if error is not None:
+            cause = "stopped" if stopped else "deadline reached"
+            why = f"{cause} while retrying ({error_message(error)})"
+        return SyncResult(
+            target,
+            index,
+            SyncStatus.CANCELLED,
+            error_message=why,
+            error_code=error_code(error),
+            error_type=error_type(error),
+            **common,
+        )
+    assert error is not None
+    if isinstance(error, SyncInProgressError):
+        status = SyncStatus.ALREADY_RUNNING
+    elif isinstance(error, SyncQuotaExceededError):
+        status = SyncStatus.QUOTA_EXHAUSTED
+    else:
+        status = SyncStatus.FAILED
+    return SyncResult(
+        target,
+        index,
+        status,
+        error_code=error_code(error),
+        error_message=error_message(error),
+        error_type=error_type(error),
+        **common,
+    )
 
 
 ROW_FIELDS = (

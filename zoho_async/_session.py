@@ -8,18 +8,18 @@ import ssl as ssl_module
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
 from ._auth import TokenBudget, TokenCache, TokenStore, token_key
-from ._errors import (
-    InvalidInputError,
-    MissingCredentialsError,
-    ProtocolError,
-)
+from ._bulk import BulkContext, RunOptions, SyncIterator, normalise_workspaces
+from ._bulk import discover as bulk_discover
+from ._bulk import plan_sync as bulk_plan_sync
+from ._bulk import sync_many as bulk_sync_many
+from ._errors import InvalidInputError, MissingCredentialsError
 from ._executor import CallResult, Executor
 from ._models import Datasource, Org, SyncConfig, WorkspaceInfo
 from ._pacing import Limits, Pacer
@@ -27,10 +27,11 @@ from ._protocol import (
     TOKEN_PATH,
     ApiRequest,
     TokenGrant,
+    build_sync_request,
     datasources_request,
     decode_token_response,
+    entries,
     orgs_request,
-    sync_request,
     token_form,
     workspaces_request,
 )
@@ -39,9 +40,6 @@ from ._results import PlannedTarget, SyncPlan, SyncReport, SyncResult
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._validation import check_id, check_optional_id, check_positive
-
-if TYPE_CHECKING:
-    from ._dispatch import SyncIterator
 
 __all__ = ["USER_AGENT", "AnalyticsSession", "Workspace", "__version__"]
 
@@ -56,6 +54,7 @@ USER_AGENT = f"zoho-async/{__version__}"
 
 OnResult = Callable[[SyncResult], Awaitable[None] | None]
 Targets = Iterable[Any] | AsyncIterable[Any]
+WorkspaceRefs = Iterable[str | WorkspaceInfo | tuple[str, str]]
 
 
 class _State(enum.Enum):
@@ -271,7 +270,7 @@ class AnalyticsSession:
                 print(org.org_id, org.name)
         """
         data = await self._call(orgs_request())
-        return [Org.from_api(e) for e in _entries(data, "orgs")]
+        return [Org.from_api(e) for e in entries(data, "orgs")]
 
     async def get_workspaces(self, kind: str = "all") -> list[WorkspaceInfo]:
         """Owned and shared workspaces (``kind="owned"`` or ``"shared"`` for one side).
@@ -286,12 +285,10 @@ class AnalyticsSession:
         if kind != "all":
             return [
                 WorkspaceInfo.from_api(e, owned=kind == "owned")
-                for e in _entries(data, "workspaces")
+                for e in entries(data, "workspaces")
             ]
-        owned = [WorkspaceInfo.from_api(e, owned=True) for e in _entries(data, "ownedWorkspaces")]
-        shared = [
-            WorkspaceInfo.from_api(e, owned=False) for e in _entries(data, "sharedWorkspaces")
-        ]
+        owned = [WorkspaceInfo.from_api(e, owned=True) for e in entries(data, "ownedWorkspaces")]
+        shared = [WorkspaceInfo.from_api(e, owned=False) for e in entries(data, "sharedWorkspaces")]
         return owned + shared
 
     def workspace(self, workspace_id: str, org_id: str | None = None) -> Workspace:
@@ -354,19 +351,8 @@ class AnalyticsSession:
             report = await session.sync_many([("351300...", "176702...")], wait=True)
             report.raise_for_failures()
         """
-        from ._dispatch import sync_many
-
-        return await sync_many(
-            self,
-            targets,
-            config=config,
-            wait=wait,
-            wait_timeout=wait_timeout,
-            deadline=deadline,
-            on_result=on_result,
-            poll_interval=poll_interval,
-            stop=stop,
-        )
+        options = RunOptions(config, wait, wait_timeout, deadline, poll_interval, stop)
+        return await bulk_sync_many(self._bulk_context(), targets, options, on_result)
 
     def iter_sync(
         self,
@@ -389,18 +375,8 @@ class AnalyticsSession:
             async for result in session.iter_sync(targets):
                 print(result.target.datasource_id, result.status.value)
         """
-        from ._dispatch import SyncIterator
-
-        return SyncIterator(
-            self,
-            targets,
-            config=config,
-            wait=wait,
-            wait_timeout=wait_timeout,
-            deadline=deadline,
-            poll_interval=poll_interval,
-            stop=stop,
-        )
+        options = RunOptions(config, wait, wait_timeout, deadline, poll_interval, stop)
+        return SyncIterator(self._bulk_context(), targets, options)
 
     async def sync_workspaces(
         self,
@@ -425,20 +401,9 @@ class AnalyticsSession:
 
             report = await session.sync_workspaces(["35130000001055707"])
         """
-        from ._dispatch import discovered_items, sync_many
-
-        items = await discovered_items(self, workspaces)  # validates ids before any request
-        return await sync_many(
-            self,
-            items,
-            config=config,
-            wait=wait,
-            wait_timeout=wait_timeout,
-            deadline=deadline,
-            on_result=on_result,
-            poll_interval=poll_interval,
-            stop=stop,
-        )
+        options = RunOptions(config, wait, wait_timeout, deadline, poll_interval, stop)
+        items = self.discover(workspaces)  # validates ids before any request
+        return await bulk_sync_many(self._bulk_context(), items, options, on_result)
 
     def discover(
         self, workspaces: Iterable[str | WorkspaceInfo | tuple[str, str]]
@@ -455,9 +420,8 @@ class AnalyticsSession:
             planned = [p async for p in session.discover(["35130000001055707"])]
             report = await session.sync_many(planned)
         """
-        from ._dispatch import discover
-
-        return discover(self, workspaces)
+        pairs = normalise_workspaces(self.org_id, workspaces)
+        return bulk_discover(self._bulk_context(), pairs)
 
     async def plan_sync(
         self, targets_or_workspaces: Iterable[Any] | AsyncIterable[Any]
@@ -472,14 +436,23 @@ class AnalyticsSession:
             plan = await session.plan_sync(["35130000001055707"])
             print(plan.counts, plan.quota_spend)
         """
-        from ._dispatch import plan_sync
+        return await bulk_plan_sync(self._bulk_context(), targets_or_workspaces)
 
-        return await plan_sync(self, targets_or_workspaces)
+    # -- what a bulk run receives ---------------------------------------------------------
 
-    # -- internals shared with the dispatcher ---------------------------------------------
+    def _bulk_context(self) -> BulkContext:
+        return BulkContext(
+            executor=self._require_open(),
+            org_id=self.org_id,
+            config_in_query=self.config_in_query,
+            limits=self.limits,
+            access_token=self.get_access_token,
+            counters=lambda: (self.token_requests, self.http_requests),
+            background=self._background,
+        )
 
     @property
-    def _exec(self) -> Executor:
+    def _exec(self) -> Executor:  # for tests that look at the pacer
         return self._require_open()
 
     def _background(self) -> TaskGroup:
@@ -510,7 +483,7 @@ class Workspace:
         data = await self.session._call(datasources_request(self.workspace_id, self.org_id))
         return [
             Datasource.from_api(e, workspace_id=self.workspace_id)
-            for e in _entries(data, "dataSources")
+            for e in entries(data, "dataSources")
         ]
 
     async def sync_data(
@@ -532,45 +505,14 @@ class Workspace:
                                config=SyncConfig(sync_interval_id="1767024000004595201"))
         """
         request = build_sync_request(
-            self.session, self.workspace_id, datasource_id, self.org_id, config, sync_interval_id
+            self.workspace_id,
+            datasource_id,
+            self.org_id,
+            config,
+            sync_interval_id,
+            config_in_query=self.session.config_in_query,
         )
         await self.session._call(request)
-
-
-def build_sync_request(
-    session: AnalyticsSession,
-    workspace_id: str,
-    datasource_id: object,
-    org_id: str | None,
-    config: SyncConfig | None,
-    sync_interval_id: str | None,
-) -> ApiRequest:
-    """Validate and build one Sync Data request (raises before anything is sent)."""
-    ds_id = check_id(datasource_id, "datasource_id")
-    if config is not None and not isinstance(config, SyncConfig):
-        raise InvalidInputError("config must be a SyncConfig")
-    interval = check_optional_id(sync_interval_id, "sync_interval_id")
-    if config is None and interval is None:
-        encoded = None  # the common case: no CONFIG at all, nothing to build
-    else:
-        encoded = (config or SyncConfig()).with_interval(interval).encode()
-    return sync_request(
-        workspace_id, ds_id, org_id, encoded, config_in_query=session.config_in_query
-    )
-
-
-def _entries(data: Any, key: str) -> list[dict[str, Any]]:
-    """The list under ``data[key]``; ``ProtocolError`` when the shape is wrong."""
-    if not isinstance(data, dict):
-        raise ProtocolError(f"expected an object with {key!r} in 'data'")
-    value = data.get(key, [])
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list):
-        raise ProtocolError(f"expected a list under {key!r}")
-    return [e for e in value if isinstance(e, dict)]
 
 
 def _unwrap(result: CallResult) -> Any:

@@ -1,0 +1,107 @@
+"""What a bulk run receives: its session's parts, handed down explicitly, and its options.
+
+The bulk engine never reaches into :class:`~zoho_async.AnalyticsSession`: the session
+builds a :class:`BulkContext` (executor, default org, CONFIG placement, limits, counters)
+and the public methods turn their keyword arguments into one validated
+:class:`RunOptions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+
+from .._errors import InvalidInputError
+from .._executor import Executor
+from .._models import SyncConfig
+from .._pacing import Limits
+from .._protocol import ApiRequest, build_sync_request
+from .._results import SyncTarget
+from .._validation import check_positive
+
+__all__ = ["DEFAULT_WAIT", "BulkContext", "RunOptions"]
+
+DEFAULT_WAIT = 3600.0  # seconds a wait=True run waits for outcomes when not told
+
+
+@attrs.frozen
+class BulkContext:
+    """A session's parts that a bulk run uses; built by the session when a run starts.
+
+    ``access_token`` gets (or refreshes) the token; ``counters`` reads the session's
+    (token requests, HTTP requests) so a report can say what the run cost;
+    ``background`` is the task group that ``iter_sync`` runs live in.
+    """
+
+    executor: Executor
+    org_id: str | None
+    config_in_query: bool
+    limits: Limits
+    access_token: Callable[[], Awaitable[str]]
+    counters: Callable[[], tuple[int, int]]
+    background: Callable[[], TaskGroup]
+
+    def org(self, org_id: str | None) -> str | None:
+        """A target's org, or the session's default."""
+        return org_id or self.org_id
+
+    def sync_request(self, target: SyncTarget, default: SyncConfig | None) -> ApiRequest:
+        """The Sync Data request of ``target`` (raises ``InvalidInputError`` first)."""
+        return build_sync_request(
+            target.workspace_id,
+            target.datasource_id,
+            self.org(target.org_id),
+            target.config or default,
+            target.sync_interval_id,
+            config_in_query=self.config_in_query,
+        )
+
+
+def _check_config(_inst: object, _attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, SyncConfig):
+        raise InvalidInputError("config must be a SyncConfig or None")
+
+
+def _check_optional_positive(_inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        check_positive(value, attr.name)
+
+
+def _check_positive(_inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    check_positive(value, attr.name)
+
+
+def _check_event(_inst: object, _attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, anyio.Event):
+        raise InvalidInputError("stop must be an anyio.Event or None")
+
+
+@attrs.frozen
+class RunOptions:
+    """The options of one bulk run, validated once when it is built.
+
+    ``deadline``: seconds from the start after which nothing new is sent. ``wait``: poll
+    for each started sync's outcome, at most ``wait_timeout`` seconds (an hour when
+    ``None``), one listing per workspace per ``poll_interval``. ``stop``: an event that
+    ends the run gracefully.
+
+    Example::
+
+        RunOptions(wait=True, wait_timeout=600, poll_interval=15)
+    """
+
+    config: SyncConfig | None = attrs.field(default=None, validator=_check_config)
+    wait: bool = attrs.field(default=False, converter=bool)
+    wait_timeout: float | None = attrs.field(default=None, validator=_check_optional_positive)
+    deadline: float | None = attrs.field(default=None, validator=_check_optional_positive)
+    poll_interval: float = attrs.field(default=30.0, validator=_check_positive)
+    stop: anyio.Event | None = attrs.field(default=None, validator=_check_event, eq=False)
+
+    @property
+    def wait_seconds(self) -> float:
+        """How long to wait for outcomes (``wait_timeout``, or the default hour)."""
+        return DEFAULT_WAIT if self.wait_timeout is None else self.wait_timeout

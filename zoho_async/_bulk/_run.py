@@ -1,0 +1,302 @@
+"""One bulk run: workers pull targets, each target gets exactly one result.
+
+Shape of a run::
+
+    Source (lazy iterable / async iterable / discovery)
+        -> N workers (pull one item at a time)
+            -> Executor.call (pacing per org, in-flight cap, token, retries)
+        -> emit(result)                 (sync_many: collect + on_result; iter_sync: stream)
+        -> Waiter (wait=True only: polls Get Datasources once per workspace per interval)
+
+No task is created per target. If the run is cancelled, what was in flight is reported
+as CANCELLED (or with the result it already had), started syncs that were being waited on
+as STARTED without an outcome, and the rest of a plain iterable as CANCELLED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup
+
+from .._errors import InvalidInputError, ProtocolError, TransportError
+from .._executor import RunControl
+from .._protocol import datasources_request
+from .._results import (
+    PlannedTarget,
+    SyncReport,
+    SyncResult,
+    SyncStatus,
+    result_from_call,
+)
+from ._context import BulkContext, RunOptions
+from ._source import Item, Rejected, Source, check_sequence
+from ._waiter import Waiter
+
+__all__ = ["Run", "sync_many"]
+
+log = logging.getLogger("zoho_async")
+
+Emit = Callable[[SyncResult], Awaitable[None]]
+OnResult = Callable[[SyncResult], Awaitable[None] | None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Run:
+    """Workers, deadline, waiter, and the one-result-per-target bookkeeping of one run.
+
+    ``emit`` receives each result once it is final; ``emit_final`` is used while the run
+    is being cancelled and must not block (by default ``emit``).
+    """
+
+    def __init__(
+        self,
+        context: BulkContext,
+        options: RunOptions,
+        *,
+        emit: Emit,
+        emit_final: Emit | None = None,
+    ) -> None:
+        self.context = context
+        self.options = options
+        self._emit = emit
+        self._emit_final = emit_final or emit
+        self._clock = time.monotonic
+        self.started = self._clock()
+        deadline = options.deadline
+        self.control = RunControl(None if deadline is None else self.started + deadline)
+        # index -> (item, result once known): what the finaliser must still report
+        self._active: dict[int, tuple[Item, SyncResult | None]] = {}
+        self._baselines: dict[int, str | None] = {}
+        self._waiter = Waiter(
+            poll=self._list,
+            emit=emit,
+            poll_interval=options.poll_interval,
+            wait_timeout=options.wait_seconds,
+            clock=self._clock,
+        )
+        self._task_group: TaskGroup | None = None
+        self.workers = max(2 * context.limits.max_in_flight, 2)
+
+    def stop(self) -> None:
+        """Stop gracefully: send nothing new, let requests on the wire finish, and report
+        everything else as CANCELLED (started syncs still being waited on as STARTED)."""
+        if not self.control.stopped:
+            log.info("stopping: no new requests; in-flight ones finish")
+        self.control.stop()
+        self._waiter.stop()
+
+    async def run(self, targets: Iterable[Any] | AsyncIterable[Any]) -> None:
+        """Run every target to its one result; raises only bugs, callback errors and
+        cancellation (after reporting every target)."""
+        source = Source(targets)
+        await self._preflight_token()
+        try:
+            async with anyio.create_task_group() as outer:
+                if self.options.stop is not None:
+                    outer.start_soon(self._watch_stop, self.options.stop)
+                async with anyio.create_task_group() as tg:
+                    self._task_group = tg
+                    for _ in range(self.workers):
+                        tg.start_soon(self._worker, source)
+                outer.cancel_scope.cancel()  # the watcher is done too
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await self._report_unfinished(source)
+            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                # one error (say, from an on_result callback): raise it, not a group
+                raise exc.exceptions[0] from None
+            raise
+        finally:
+            await source.aclose()
+
+    async def _watch_stop(self, event: anyio.Event) -> None:
+        await event.wait()
+        self.stop()
+
+    async def _preflight_token(self) -> None:
+        """One token before dispatch: bad credentials or a dead accounts server give one
+        clear error here instead of a thousand identical FAILED results. Transient
+        failures (network, 5xx) are retried like any safe call."""
+        policy = self.context.executor.retry
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                await self.context.access_token()
+                return
+            except (TransportError, ProtocolError):
+                if attempt == policy.attempts:
+                    raise
+                await anyio.sleep(policy.backoff(attempt))
+
+    async def _list(self, org_id: str | None, workspace_id: str) -> Any:
+        """One listing for the waiter: its data, or ``None`` when the call failed."""
+        call = await self.context.executor.call(datasources_request(workspace_id, org_id))
+        if call.error is not None or call.cancelled:
+            return None
+        return call.data
+
+    async def _report_unfinished(self, source: Source) -> None:
+        """After cancellation: every target not yet reported gets its one result."""
+        now = _now()
+        for index, (item, known) in sorted(self._active.items()):
+            await self._safe_emit(known or _cancelled(index, item, now, "run cancelled"))
+        self._active.clear()
+        for result in self._waiter.drain():
+            await self._safe_emit(result)
+        for index, item in source.drain_sync():
+            await self._safe_emit(_cancelled(index, item, now, "run cancelled"))
+
+    async def _safe_emit(self, result: SyncResult) -> None:
+        # the reader of an iter_sync stream may be gone; the result then has nowhere to go
+        with contextlib.suppress(
+            anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.WouldBlock
+        ):
+            await self._emit_final(result)
+
+    async def _worker(self, source: Source) -> None:
+        while True:
+            pulled = await source.next()
+            if pulled is None:
+                return
+            index, item = pulled
+            self._active[index] = (item, None)
+            result = await self._process(index, item)
+            self._active[index] = (item, result)
+            if result.attempts == 0:
+                # nothing was sent, so nothing yielded: let other tasks (and cancellation)
+                # in, or a long run of presets/invalid targets would hog the loop
+                await anyio.lowlevel.checkpoint()
+            if self.options.wait and result.status in (
+                SyncStatus.STARTED,
+                SyncStatus.ALREADY_RUNNING,
+            ):
+                assert isinstance(item, PlannedTarget)
+                self._start_waiting(index, item, result)
+                del self._active[index]
+                continue
+            await self._emit(result)
+            del self._active[index]
+
+    def _why_not_sent(self) -> str:
+        if self.control.stopped:
+            return "stopped before it was sent"
+        return "deadline reached before it was sent"
+
+    async def _process(self, index: int, item: Item) -> SyncResult:
+        started = _now()
+        if isinstance(item, Rejected):
+            return SyncResult(
+                item.target,
+                index,
+                SyncStatus.FAILED,
+                error_message=item.reason,
+                error_type="InvalidInputError",
+                started_at=started,
+                finished_at=started,
+            )
+        target = item.target
+        if item.preset is not None:
+            return SyncResult(
+                target,
+                index,
+                item.preset,
+                error_code=item.error_code,
+                error_message=item.reason,
+                http_status=item.http_status,
+                error_type=item.error_type,
+                started_at=started,
+                finished_at=started,
+            )
+        if self.control.over():
+            return _cancelled(index, item, started, self._why_not_sent())
+        if target.datasource_id is None:
+            return SyncResult(
+                target,
+                index,
+                SyncStatus.SKIPPED,
+                error_message="no datasource id",
+                started_at=started,
+                finished_at=started,
+            )
+        try:
+            request = self.context.sync_request(target, self.options.config)
+        except InvalidInputError as exc:
+            return SyncResult(
+                target,
+                index,
+                SyncStatus.FAILED,
+                error_message=str(exc),
+                error_type=type(exc).__name__,
+                started_at=started,
+                finished_at=_now(),
+            )
+        call = await self.context.executor.call(request, control=self.control)
+        return result_from_call(
+            target,
+            index,
+            call,
+            started_at=started,
+            finished_at=_now(),
+            why_cancelled=self._why_not_sent(),
+            stopped=self.control.stopped,
+        )
+
+    def _start_waiting(self, index: int, item: PlannedTarget, result: SyncResult) -> None:
+        target = item.target
+        key = (self.context.org(target.org_id), target.workspace_id)
+        if self._waiter.add(key, index, result, item.baseline):
+            assert self._task_group is not None
+            self._task_group.start_soon(self._waiter.poll, key)
+
+
+def _cancelled(index: int, item: Item, now: datetime, why: str) -> SyncResult:
+    return SyncResult(
+        item.target,
+        index,
+        SyncStatus.CANCELLED,
+        error_message=why,
+        started_at=now,
+        finished_at=now,
+    )
+
+
+async def sync_many(
+    context: BulkContext,
+    targets: Iterable[Any] | AsyncIterable[Any],
+    options: RunOptions,
+    on_result: OnResult | None = None,
+) -> SyncReport:
+    """Run every target and collect the report (see ``AnalyticsSession.sync_many``)."""
+    results: dict[int, SyncResult] = {}
+
+    async def emit(result: SyncResult) -> None:
+        results[result.index] = result
+        if on_result is not None:
+            outcome = on_result(result)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    check_sequence(targets)
+    tokens_before, http_before = context.counters()
+    run = Run(context, options, emit=emit)
+    started_at = _now()
+    await run.run(targets)
+    tokens_after, http_after = context.counters()
+    return SyncReport(
+        tuple(results[i] for i in sorted(results)),
+        duration=time.monotonic() - run.started,
+        token_requests=tokens_after - tokens_before,
+        http_requests=http_after - http_before,
+        started_at=started_at,
+    )
