@@ -11,8 +11,8 @@ Example::
 
 from ._fake import FakeZoho
 from ._faults import Fault
-from ._model import FakeDatasource, FakeOrg, FakeTable, FakeWorkspace, Quota, SyncInterval
 from ._stats import FakeStats
+from ._world import FakeDatasource, FakeOrg, FakeTable, FakeWorkspace, Quota, SyncInterval
 
 __all__ = [
     "FakeDatasource",

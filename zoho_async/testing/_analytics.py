@@ -1,8 +1,13 @@
-"""The analytics endpoints: from a parsed request to a :class:`Reply`. No HTTP here.
+"""The analytics endpoints and the life of a sync. No HTTP here.
 
-The order of checks for Sync Data mirrors what a client can observe from Zoho: who you are,
-which org, which workspace, which datasource, is CONFIG sane, may you, which interval, is one
-already running, is there quota left. Only then does a sync start.
+:class:`AnalyticsApi` turns a parsed request (:class:`Call`) into a :class:`Reply`. The order
+of checks for Sync Data mirrors what a client can observe from Zoho: who you are, which org,
+which workspace, which datasource, is CONFIG sane, may you, which interval, is one already
+running, is there quota left. Only then does a sync start.
+
+A sync is started, in progress for a while, then finished. Completion is computed lazily:
+whoever reads a datasource first calls :func:`settle_sync`, which finishes a sync whose time
+is up. No background task, so nothing can outlive the server.
 """
 
 from __future__ import annotations
@@ -14,11 +19,60 @@ from typing import Any
 
 import attrs
 
-from . import _sync
-from ._entries import datasource_entry, org_entry, workspace_entry
-from ._model import FakeDatasource
-from ._wire import Reply, failure, success
-from ._world import World
+from ._wire import Reply, datasource_entry, failure, org_entry, success, workspace_entry
+from ._world import FakeDatasource, World
+
+# -- the life of a sync -----------------------------------------------------------------
+
+Stamp = Callable[[float], str]  # clock reading -> Zoho timestamp string
+
+
+def settle_sync(datasource: FakeDatasource, now: float, stamp: Stamp) -> None:
+    """Finish the datasource's sync if its duration has passed by ``now``."""
+    until = datasource.running_until
+    if datasource.running and until is not None and now >= until:
+        complete_sync(datasource, stamp(until))
+
+
+def start_sync(
+    datasource: FakeDatasource,
+    interval_id: str | None,
+    now: float,
+    duration: float,
+    stamp: Stamp,
+) -> None:
+    """Start a sync: spend one unit of the connection's quota, then run for ``duration``."""
+    datasource.quota.used += 1
+    datasource.running = True
+    datasource.running_interval = interval_id
+    if duration > 0:
+        datasource.running_until = now + duration
+    else:
+        complete_sync(datasource, stamp(now))
+
+
+def complete_sync(datasource: FakeDatasource, when: str) -> None:
+    """Record the outcome on the datasource, its interval and its tables."""
+    datasource.running = False
+    datasource.running_until = None
+    datasource.last_status = datasource.outcome
+    datasource.last_time = when
+    # A single-interval datasource is synced through its only interval even when the
+    # caller named none.
+    target = datasource.running_interval
+    if target is None and len(datasource.intervals) == 1:
+        target = datasource.intervals[0].interval_id
+    for interval in datasource.intervals:
+        if interval.interval_id == target:
+            interval.last_status = datasource.outcome
+            interval.last_time = when
+    for table in datasource.tables:
+        table.sync_status = datasource.outcome
+        table.last_sync_time = when
+    datasource.running_interval = None
+
+
+# -- endpoints --------------------------------------------------------------------------
 
 MAX_CONFIG_CHARS = 3000
 INTERVAL_KEYS = ("syncIntervalId", "scheduleId")  # Zoho documents both spellings
@@ -107,7 +161,7 @@ class AnalyticsApi:
             return problem
         entries = []
         for datasource in self.world.datasources[call.args["ws"]]:
-            _sync.settle(datasource, call.now, self.stamp)
+            settle_sync(datasource, call.now, self.stamp)
             entries.append(datasource_entry(datasource, call.now, self.stamp))
         return success("Get datasources", {"dataSources": entries})
 
@@ -146,12 +200,12 @@ class AnalyticsApi:
         interval_id, problem = self._pick_interval(datasource, config or {})
         if problem is not None:
             return problem
-        _sync.settle(datasource, call.now, self.stamp)
+        settle_sync(datasource, call.now, self.stamp)
         if datasource.running:
             return failure(18073)
         if datasource.quota.used >= datasource.quota.allowed:
             return failure(19000048)
-        _sync.start(
+        start_sync(
             datasource, interval_id, call.now, self.world.duration_of(datasource), self.stamp
         )
         assert datasource.datasource_id is not None  # syncable implies an id

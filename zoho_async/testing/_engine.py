@@ -1,29 +1,77 @@
-"""The fake's brain: bookkeeping of each arrival, then the answer, under one lock.
+"""From an HTTP request to an HTTP response: route table, engine, aiohttp app.
 
-The HTTP layer (``_http``) calls :meth:`Engine.arrive` as soon as a request is read, then
-:meth:`Engine.process` when it is time to answer. Everything that touches shared state takes
-``lock`` (a threading lock, because ``run_in_thread`` lets a test thread build and inspect
-while the server loop runs); nothing awaits while holding it.
+- :func:`resolve` says which endpoint a request is for. Route names are what
+  ``FakeZoho.script`` takes.
+- :class:`Engine` is the fake's brain: bookkeeping of each arrival, then the answer, under
+  one lock. The aiohttp handler calls :meth:`Engine.arrive` as soon as a request is read,
+  then :meth:`Engine.process` when it is time to answer. Everything that touches shared
+  state takes ``lock`` (a threading lock, because ``run_in_thread`` lets a test thread build
+  and inspect while the server loop runs); nothing awaits while holding it.
+- :func:`build_app` is the aiohttp side: read a request, let the engine decide, apply
+  latency and faults. One catch-all route, so unknown paths get Zoho's failure envelope
+  instead of aiohttp's default 404 page, and every request, known or not, is counted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import random
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 
 import attrs
+from aiohttp import web
 
 from ._accounts import Accounts, Credentials
 from ._analytics import AnalyticsApi, Call, parse_config
 from ._faults import Fault, FaultScript
-from ._limits import FixedWindowLimit
-from ._routes import METADATA_ROUTES
-from ._stats import FakeStats
-from ._wire import TIME_ZONES, Reply, failure, zoho_time
+from ._stats import FakeStats, FixedWindowLimit
+from ._wire import JSON_CONTENT_TYPE, TIME_ZONES, Reply, failure, zoho_time
 from ._world import World
+
+# -- routes -----------------------------------------------------------------------------
+
+_PREFIX = "/restapi/v2"
+_TABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("POST", re.compile(r"/oauth/v2/token/?"), "token"),
+    ("GET", re.compile(_PREFIX + r"/orgs/?"), "orgs"),
+    ("GET", re.compile(_PREFIX + r"/workspaces/?"), "workspaces"),
+    ("GET", re.compile(_PREFIX + r"/workspaces/(?P<which>owned|shared)/?"), "workspaces"),
+    ("GET", re.compile(_PREFIX + r"/workspaces/(?P<ws>[^/]+)/?"), "workspace"),
+    ("GET", re.compile(_PREFIX + r"/workspaces/(?P<ws>[^/]+)/datasources/?"), "datasources"),
+    (
+        # Plural "datasources" only: the singular path in Zoho's OpenAPI file is a spec error.
+        "POST",
+        re.compile(_PREFIX + r"/workspaces/(?P<ws>[^/]+)/datasources/(?P<ds>[^/]+)/sync/?"),
+        "sync",
+    ),
+    ("GET", re.compile(_PREFIX + r"/resources/?"), "resources"),
+)
+
+# Routes Zoho counts as METADATA calls for the per-minute limit (inferred from their scopes).
+METADATA_ROUTES = frozenset({"orgs", "workspaces", "workspace", "datasources", "sync", "resources"})
+
+
+def resolve(method: str, path: str) -> tuple[str, dict[str, str]]:
+    """(route name, path arguments); "unknown" when nothing matches.
+
+    Example::
+
+        >>> resolve("POST", "/restapi/v2/workspaces/1/datasources/2/sync")
+        ('sync', {'ws': '1', 'ds': '2'})
+    """
+    for verb, pattern, name in _TABLE:
+        match = pattern.fullmatch(path)
+        if match and verb == method:
+            return name, {k: v for k, v in match.groupdict().items() if v is not None}
+    return "unknown", {}
+
+
+# -- engine -----------------------------------------------------------------------------
 
 AUTH_PREFIX = "Zoho-oauthtoken "
 ORG_HEADER = "ZANALYTICS-ORGID"
@@ -177,3 +225,89 @@ class Engine:
                 return failure(8535)
             call = Call(ticket.route, ticket.args, ticket.org_id, ticket.config_raw, now)
             return self.api.handle(call)
+
+
+# -- aiohttp ----------------------------------------------------------------------------
+
+ENGINE_KEY = web.AppKey("engine", Engine)
+CLOSING_KEY = web.AppKey("closing", asyncio.Event)
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def build_app(engine: Engine, closing: asyncio.Event) -> web.Application:
+    app = web.Application()
+    app[ENGINE_KEY] = engine
+    app[CLOSING_KEY] = closing
+    app.router.add_route("*", "/{tail:.*}", _handle)
+    return app
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    engine = request.app[ENGINE_KEY]
+    route, args = resolve(request.method, request.path)
+    query = {key: request.query[key] for key in request.query}
+    form: dict[str, str] = {}
+    if request.method == "POST" and request.content_type in _FORM_TYPES:
+        posted = await request.post()
+        form = {key: value for key, value in posted.items() if isinstance(value, str)}
+    ticket = engine.arrive(route, args, request.headers, query, form)
+    try:
+        return await _answer(request, engine, ticket)
+    finally:
+        engine.depart()
+
+
+async def _answer(request: web.Request, engine: Engine, ticket: Ticket) -> web.StreamResponse:
+    fault = ticket.fault
+    if fault is None:
+        reply = engine.process(ticket, request.headers)
+        await _pause(request, engine.response_delay())
+        return _to_response(reply)
+    processed = engine.process(ticket, request.headers) if fault.then_process else None
+    if not await _pause(request, fault.delay + engine.response_delay()):
+        return _shutting_down()
+    if fault.drop:
+        _drop(request)
+    if fault.overrides_answer:
+        status, body, headers = fault.render()
+        return web.Response(status=status, body=body, headers=headers)
+    # A delay-only fault: the request is handled after the delay, unless already done.
+    if processed is None:
+        processed = engine.process(ticket, request.headers)
+    return _to_response(processed)
+
+
+def _shutting_down() -> web.Response:
+    # The server stopped during a scripted delay: do not start work nobody will see.
+    return web.Response(status=503, text="FakeZoho is shutting down")
+
+
+def _to_response(reply: Reply) -> web.Response:
+    if reply.payload is None:
+        return web.Response(status=reply.status, headers=reply.headers)
+    headers = {"Content-Type": JSON_CONTENT_TYPE, **reply.headers}
+    return web.Response(
+        status=reply.status, body=json.dumps(reply.payload).encode(), headers=headers
+    )
+
+
+async def _pause(request: web.Request, seconds: float) -> bool:
+    """Simulated latency; False when cut short because the server is stopping."""
+    if seconds <= 0:
+        return True
+    closing = request.app[CLOSING_KEY]
+    try:
+        await asyncio.wait_for(closing.wait(), seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+def _drop(request: web.Request) -> None:
+    """Close the connection with no response at all, as a crashed proxy would."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    # Ending the handler by cancellation is the one way aiohttp does not try to write a
+    # response (and log an error) on the connection we just killed.
+    raise asyncio.CancelledError

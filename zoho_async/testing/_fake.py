@@ -1,10 +1,16 @@
-"""``FakeZoho``: accounts and analytics servers on loopback, for tests of Zoho clients."""
+"""``FakeZoho``: accounts and analytics servers on loopback, for tests of Zoho clients.
+
+Holds the public object (settings, builders, controls, counters), its lifecycle on the
+caller's event loop (``start``, ``stop``, ``async with``), and :func:`serve_in_thread`,
+which serves it from a background thread for synchronous test code.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
@@ -12,13 +18,13 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from . import _sync
-from ._engine import Engine, Settings
+from ._analytics import complete_sync, settle_sync
+from ._engine import Engine, Settings, build_app
 from ._faults import Fault
-from ._http import build_app
-from ._model import FakeDatasource, FakeOrg, FakeWorkspace
-from ._populate import populate
 from ._stats import FakeStats
+from ._world import FakeDatasource, FakeOrg, FakeWorkspace, populate
+
+# -- the fake ---------------------------------------------------------------------------
 
 
 class Credentials(TypedDict):
@@ -181,8 +187,6 @@ class FakeZoho:
             with FakeZoho.run_in_thread(FakeZoho.populated(mix=False)) as fake:
                 requests.post(fake.accounts_url + "/oauth/v2/token", params=...)
         """
-        from ._thread import serve_in_thread
-
         if fake is not None and kwargs:
             raise TypeError("pass either a FakeZoho or keyword arguments, not both")
         with serve_in_thread(fake if fake is not None else cls(**kwargs)) as running:
@@ -307,7 +311,7 @@ class FakeZoho:
         engine = self._engine
         with engine.lock:
             found = engine.world.find_datasource(datasource_id)
-            _sync.settle(found, engine.clock(), engine.stamp)
+            settle_sync(found, engine.clock(), engine.stamp)
             return found
 
     def datasources(self, workspace_id: str | None = None) -> list[FakeDatasource]:
@@ -340,7 +344,7 @@ class FakeZoho:
         with engine.lock:
             found = engine.world.find_datasource(datasource_id)
             if found.running:
-                _sync.complete(found, engine.stamp(engine.clock()))
+                complete_sync(found, engine.stamp(engine.clock()))
 
     def script(self, route: str, faults: Sequence[Fault]) -> None:
         """Answer the next ``len(faults)`` requests to ``route`` with these faults.
@@ -359,3 +363,42 @@ class FakeZoho:
         with self._engine.lock:
             self._engine.latency = latency
             self._engine.jitter = jitter
+
+
+# -- background thread ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serve_in_thread(fake: FakeZoho) -> Iterator[FakeZoho]:
+    """Start ``fake`` on a new thread's event loop; stop it and join the thread on exit."""
+    ready = threading.Event()
+    errors: list[BaseException] = []
+    handles: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        try:
+            await fake.start()
+        except BaseException as exc:  # handed to the caller's thread below
+            errors.append(exc)
+            ready.set()
+            return
+        handles.append((asyncio.get_running_loop(), stop))
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await fake.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="FakeZoho", daemon=True)
+    thread.start()
+    ready.wait()
+    if errors:
+        thread.join()
+        raise errors[0]
+    loop, stop = handles[0]
+    try:
+        yield fake
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()

@@ -1,7 +1,14 @@
-"""The registry of orgs, workspaces and datasources, with the builders that fill it.
+"""The fake's world: its records, the registry that holds them, and a seeded generator.
 
-Ids are generated from a seeded ``random.Random`` so a given seed always yields the same
-world; they are digit strings longer than 32 bits, like Zoho's.
+- Records (:class:`FakeOrg`, :class:`FakeWorkspace`, :class:`FakeDatasource`, :class:`Quota`,
+  :class:`SyncInterval`, :class:`FakeTable`): plain mutable records. The fake changes them
+  only under its lock, so a test thread may read them after the fact (``run_in_thread``)
+  without racing the server loop.
+- :class:`World`: the registry of orgs, workspaces and datasources, with the builders that
+  fill it. Ids are generated from a seeded ``random.Random`` so a given seed always yields
+  the same world; they are digit strings longer than 32 bits, like Zoho's.
+- :func:`populate`: the seeded generator of realistic worlds for ``FakeZoho.populated``. The
+  same seed always gives the same orgs, workspaces, datasources and ids.
 """
 
 from __future__ import annotations
@@ -9,18 +16,130 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from typing import cast
+from typing import Literal, Protocol, cast
 
-from ._model import (
-    KINDS,
-    FakeDatasource,
-    FakeOrg,
-    FakeTable,
-    FakeWorkspace,
-    Kind,
-    Quota,
-    SyncInterval,
-)
+import attrs
+
+# -- records ----------------------------------------------------------------------------
+
+Kind = Literal["connection", "local_drive", "snapshot", "live"]
+KINDS: frozenset[str] = frozenset({"connection", "local_drive", "snapshot", "live"})
+
+
+@attrs.define(eq=False)
+class FakeOrg:
+    """An organisation. Example: ``fake.add_org(name="Acme").org_id``."""
+
+    org_id: str
+    name: str
+    is_default: bool = False
+    description: str = ""
+    created_by: str = "admin@example.com"
+    created_by_zuid: str = "0"
+    plan_name: str = "Enterprise"
+    role: str = "Account Admin"
+    api_units_allocated: int = 100_000
+
+
+@attrs.define(eq=False)
+class FakeWorkspace:
+    """A workspace in one org. Example: ``fake.add_workspace(org.org_id).workspace_id``."""
+
+    workspace_id: str
+    org_id: str
+    name: str
+    owned: bool = True
+    created_time_ms: int = 0
+    created_by: str = "admin@example.com"
+    is_default: bool = False
+    description: str = ""
+
+
+@attrs.define(eq=False)
+class Quota:
+    """The manual-sync quota of one connection, shared by every datasource using it."""
+
+    connection_id: str
+    used: int
+    allowed: int
+
+
+@attrs.define(eq=False)
+class SyncInterval:
+    """One sync interval (schedule) of a datasource."""
+
+    interval_id: str
+    schedule: str = "Daily"
+    last_status: str = ""
+    last_time: str = ""
+
+
+@attrs.define(eq=False)
+class FakeTable:
+    """A table fed by a datasource (``tableDetails[]``)."""
+
+    view_id: str
+    view_name: str
+    source_name: str
+    last_sync_time: str = ""
+    sync_status: str = ""
+
+
+@attrs.define(eq=False)
+class FakeDatasource:
+    """A datasource entry.
+
+    ``datasource_id`` is None for Local Drive and Snapshot entries, which Zoho lists without
+    an id (they cannot be synced). ``running`` with ``running_until`` None means "in progress
+    until ``fake.finish_sync``".
+
+    Example::
+
+        ds = fake.add_datasource(ws.workspace_id, intervals=2)
+        ds.interval_ids   # ['...', '...']
+    """
+
+    datasource_id: str | None
+    workspace_id: str
+    org_id: str
+    name: str
+    source: str
+    kind: Kind
+    quota: Quota
+    intervals: list[SyncInterval]
+    tables: list[FakeTable]
+    forbidden: bool = False
+    sync_duration: float | None = None
+    outcome: str = "Success"
+    schedule: str = "Daily"
+    last_status: str = ""
+    last_time: str = ""
+    running: bool = False
+    running_until: float | None = None
+    running_interval: str | None = None
+
+    @property
+    def interval_ids(self) -> list[str]:
+        return [interval.interval_id for interval in self.intervals]
+
+    @property
+    def connection_id(self) -> str:
+        return self.quota.connection_id
+
+    @property
+    def sync_used(self) -> int:
+        return self.quota.used
+
+    @property
+    def total_sync_allowed(self) -> int:
+        return self.quota.allowed
+
+    @property
+    def syncable(self) -> bool:
+        return self.kind == "connection" and self.datasource_id is not None
+
+
+# -- registry ---------------------------------------------------------------------------
 
 _DEFAULT_SOURCE = {
     "connection": "MySQL",
@@ -199,3 +318,121 @@ class World:
             if datasource.datasource_id == datasource_id:
                 return datasource
         return None
+
+
+# -- generator --------------------------------------------------------------------------
+
+_SOURCES = (
+    "MySQL",
+    "PostgreSQL",
+    "MS SQL Server",
+    "Oracle",
+    "Zoho CRM",
+    "Salesforce CRM",
+    "Google Sheets",
+    "FTP",
+)
+
+
+class _Builder(Protocol):
+    def add_org(
+        self, org_id: str | None = None, name: str = "Org", is_default: bool = False
+    ) -> FakeOrg: ...
+
+    def add_workspace(
+        self,
+        org_id: str,
+        workspace_id: str | None = None,
+        name: str | None = None,
+        owned: bool = True,
+    ) -> FakeWorkspace: ...
+
+    def add_datasource(
+        self,
+        workspace_id: str,
+        datasource_id: str | None = None,
+        *,
+        name: str | None = None,
+        source: str | None = None,
+        intervals: int = 1,
+        sync_used: int = 0,
+        total_sync_allowed: int = 5,
+        connection_id: str | None = None,
+        forbidden: bool = False,
+        kind: str = "connection",
+        sync_duration: float | None = None,
+        outcome: str = "Success",
+        running: bool = False,
+    ) -> FakeDatasource: ...
+
+
+def populate(
+    fake: _Builder,
+    *,
+    orgs: int,
+    workspaces: int,
+    datasources_per_workspace: int,
+    seed: int,
+    mix: bool,
+) -> None:
+    """Fill ``fake``. With ``mix`` a realistic spread; without, plain syncable datasources.
+
+    The mix, per datasource: about 4% Local Drive and 2% Snapshot entries (no id), 2% live
+    connections, 6% with several sync intervals, 3% already running, 3% with the quota
+    spent, 4% sharing a connection (and its quota) with the previous datasource, exactly one
+    forbidden (7301); the rest plain, with 0 to 2 of 5 manual syncs used.
+    """
+    rng = random.Random(f"populate-{seed}")
+    total = orgs * workspaces * datasources_per_workspace
+    forbid_at = total // 2 if mix and total else -1
+    forbidden_done = False
+    position = 0
+    for org_number in range(orgs):
+        org = fake.add_org(name=f"Org {org_number + 1}", is_default=org_number == 0)
+        for ws_number in range(workspaces):
+            # Every fourth workspace is shared with us rather than owned.
+            workspace = fake.add_workspace(
+                org.org_id,
+                name=f"Workspace {org_number + 1}.{ws_number + 1}",
+                owned=ws_number % 4 != 3,
+            )
+            previous: FakeDatasource | None = None
+            for _ in range(datasources_per_workspace):
+                if not mix:
+                    fake.add_datasource(workspace.workspace_id, source="MySQL")
+                    position += 1
+                    continue
+                roll = rng.random()
+                source = rng.choice(_SOURCES)
+                kind, intervals, running, forbidden = "connection", 1, False, False
+                sync_used, allowed, connection_id = rng.randint(0, 2), 5, None
+                if roll < 0.04:
+                    kind, source = "local_drive", "Local Drive"
+                elif roll < 0.06:
+                    kind, source = "snapshot", "Snapshot"
+                elif roll < 0.08:
+                    kind, source = "live", "Amazon Redshift"
+                elif roll < 0.14:
+                    intervals = rng.randint(2, 3)
+                elif roll < 0.17:
+                    running, sync_used = True, 1
+                elif roll < 0.20:
+                    sync_used = allowed
+                elif roll < 0.24 and previous is not None:
+                    connection_id, source = previous.connection_id, previous.source
+                elif position >= forbid_at and not forbidden_done:
+                    forbidden = forbidden_done = True
+                datasource = fake.add_datasource(
+                    workspace.workspace_id,
+                    source=source,
+                    kind=kind,
+                    intervals=intervals,
+                    running=running,
+                    forbidden=forbidden,
+                    sync_used=sync_used,
+                    total_sync_allowed=allowed,
+                    connection_id=connection_id,
+                )
+                position += 1
+                if datasource.syncable and len(datasource.intervals) == 1:
+                    previous = datasource
