@@ -47,8 +47,8 @@ def _runtime_imports(path: Path) -> set[str]:
                 # package, whose __init__ is already being imported
                 subs = {f"{module}.{a.name}" for a in node.names} & MODULES.keys()
                 found.update(subs or {module})
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for inner in ast.iter_child_nodes(node):
+            visit(inner)
 
     visit(tree)
     found.discard(name)

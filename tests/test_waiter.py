@@ -93,6 +93,7 @@ def test_only_the_listed_datasources_are_touched_and_odd_listings_are_ignored() 
     )
     assert [r.target.datasource_id for r in done] == [DS2]
     assert list(group) == [0]
+    odd: Any
     for odd in (None, [], {"dataSources": "x"}, {"dataSources": [1, None, {}]}):
         assert match_listing(group, odd) == []
     assert list(group) == [0]
