@@ -1,9 +1,10 @@
 """When to retry and how long to wait: pure decisions plus a frozen config.
 
-Sync Data spends quota, so a retry is allowed only where it is safe (the request never
-reached Zoho, or Zoho said it did nothing: 6045/429, 8535) or where the answer to the retry
-proves what happened (after a 7005/5xx/timeout, a retry answered 18073 means our first
-attempt started the sync).
+Sync Data spends quota. A failure is SAFE to retry when the request never reached Zoho or
+Zoho said it did nothing (6045/429, 8535). After a 7005/5xx/timeout/drop the sync may have
+started (AMBIGUOUS): it is retried, and a retry answered 18073 is read as our first attempt
+having started it. That proof only holds while the first sync is still running: if it has
+already finished, the retry starts a second sync.
 """
 
 from __future__ import annotations
