@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from zoho_async._cli import cli
+from zoho_async.cli import cli
 from zoho_async.testing import FakeZoho, Fault
 
 # the client's pacing, lifted so tests never wait on the per-minute budget

@@ -1,16 +1,19 @@
-"""The command line's pure parts: targets files, results files, exit codes, redaction."""
+"""The command line's pure parts: targets files, results files, exit codes, redaction;
+and that it imports only the public API."""
 
 from __future__ import annotations
 
+import ast
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from zoho_async import InvalidInputError, SyncResult, SyncStatus, SyncTarget
-from zoho_async._cli_config import Redactor
-from zoho_async._cli_summary import exit_code
-from zoho_async._cli_targets import read_results, read_targets, spec_from_arguments
+from zoho_async.cli._config import Redactor
+from zoho_async.cli._summary import exit_code
+from zoho_async.cli._targets import read_results, read_targets, spec_from_arguments
 
 
 def result(
@@ -127,3 +130,73 @@ def test_redactor_masks_longest_first() -> None:
     redact = Redactor()
     redact.add("abcd1234", "abcd1234efgh", None, "ab")  # too short values are ignored
     assert redact("x abcd1234efgh y abcd1234 ab") == "x *** y *** ab"
+
+
+# -- the command line uses the public API only ---------------------------------------------
+
+CLI_DIR = Path(__file__).resolve().parents[1] / "zoho_async" / "cli"
+CLI_PACKAGE = "zoho_async.cli"
+
+
+def _imported(tree: ast.AST, package: str) -> Iterator[tuple[int, str]]:
+    """Every (line, dotted name) a module imports: modules, and names taken from them."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = parts[: len(parts) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            yield node.lineno, module
+            for alias in node.names:
+                yield node.lineno, f"{module}.{alias.name}"
+
+
+def private_core_imports(source: str, package: str = CLI_PACKAGE) -> list[str]:
+    """Imports of a private part of zoho_async (``zoho_async._x``, ``zoho_async.testing._x``,
+    also written ``.._x`` or ``from zoho_async import _x``), outside the cli package."""
+    found = []
+    for line, name in _imported(ast.parse(source), package):
+        parts = name.split(".")
+        if parts[0] != "zoho_async" or name == CLI_PACKAGE or name.startswith(CLI_PACKAGE + "."):
+            continue
+        if any(p.startswith("_") and not p.endswith("__") for p in parts[1:]):
+            found.append(f"line {line}: {name}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "private"),
+    [
+        ("from zoho_async import AnalyticsSession, __version__", False),
+        ("from zoho_async.testing import FakeZoho", False),
+        ("import zoho_async.testing", False),
+        ("from ._config import REDACTOR\nfrom . import _run", False),
+        ("from zoho_async.cli._targets import check_id", False),
+        ("from zoho_async._dispatch import Prepared", True),
+        ("import zoho_async._errors", True),
+        ("from zoho_async import _session", True),
+        ("from .._validation import check_id", True),
+        ("from .. import _models", True),
+        ("from ..testing._fake import FakeZoho", True),
+        ("from zoho_async.testing import _faults", True),
+        ("import typing\nif typing.TYPE_CHECKING:\n    from .._session import X", True),
+    ],
+)
+def test_private_import_detector(source: str, private: bool) -> None:
+    assert bool(private_core_imports(source)) is private
+
+
+def test_cli_imports_only_the_public_api() -> None:
+    modules = sorted(CLI_DIR.glob("*.py"))
+    assert len(modules) > 5  # the scan found the package
+    offenders = {
+        path.name: found
+        for path in modules
+        if (found := private_core_imports(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}

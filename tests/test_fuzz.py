@@ -137,7 +137,7 @@ result_lines = st.lists(
 @fuzz
 @given(text=result_lines)
 def test_results_file_reader(text: str, tmp_path_factory: Any) -> None:
-    from zoho_async._cli_targets import read_results, read_targets
+    from zoho_async.cli._targets import read_results, read_targets
 
     path = tmp_path_factory.mktemp("fuzz") / "results.jsonl"
     path.write_text(text, encoding="utf-8")

@@ -1,7 +1,8 @@
 """``python -m zoho_async`` and the ``zoho-async`` script.
 
 The command line needs the ``cli`` extra (click, rich; platformdirs optional); the SDK
-does not, so a missing extra is a one-line hint, not a traceback.
+does not, so a missing extra is a one-line hint, not a traceback. ``zoho_async.cli`` is
+imported only once the extra is known to be there.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ def main() -> None:
     except ImportError:
         print(MISSING_EXTRA, file=sys.stderr)
         raise SystemExit(2) from None
-    from ._cli import cli
+    from .cli import main as run
 
-    try:
-        cli(prog_name="zoho-async")
-    except KeyboardInterrupt:  # Ctrl-C outside a run (a run handles its own)
-        raise SystemExit(130) from None
+    run()
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._cli_config import REDACTOR
-from ._results import SyncResult, SyncStatus
+from zoho_async import SyncResult, SyncStatus
+
+from ._config import REDACTOR
 
 __all__ = ["NullProgress", "PlainProgress", "ProgressDisplay", "RichProgress", "make_progress"]
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import anyio
 
-from ._cli_config import ConnectionSettings
-from ._cli_discover import resolve_orgs
-from ._cli_output import console_for, print_rows, stdout_console
-from ._cli_summary import EXIT_FAILED, EXIT_OK
-from ._cli_targets import Key, TargetSpec
-from ._models import WorkspaceInfo
-from ._results import SyncPlan, SyncTarget
+from zoho_async import SyncPlan, SyncTarget, WorkspaceInfo
+
+from ._config import ConnectionSettings
+from ._discover import resolve_orgs
+from ._output import console_for, print_rows, stdout_console
+from ._summary import EXIT_FAILED, EXIT_OK
+from ._targets import Key, TargetSpec
 
 __all__ = ["PLAN_COLUMNS", "run_plan"]
 

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
 
 import attrs
 
-from ._cli_targets import Key, TargetSpec, target_key
-from ._results import PlannedTarget as Prepared
+from zoho_async import AnalyticsSession, PlannedTarget
 
-if TYPE_CHECKING:
-    from ._session import AnalyticsSession
+from ._targets import Key, TargetSpec, target_key
 
 __all__ = ["discover", "resolve_orgs"]
 
@@ -53,7 +50,7 @@ async def discover(
     spec: TargetSpec,
     *,
     skip: Collection[Key],
-    found: list[Prepared],
+    found: list[PlannedTarget],
     on_workspace: Callable[[], None],
 ) -> int:
     """Append what to sync to ``found``: explicit targets, then each workspace's
@@ -67,7 +64,7 @@ async def discover(
         if target_key(target) in skip:
             skipped += 1
         else:
-            found.append(Prepared(target))
+            found.append(PlannedTarget(target))
     for org_id, workspace_id in spec.workspaces:
         # a bare id when the org is unknown: the session's org (if any) then applies
         entry: str | tuple[str, str] = (org_id, workspace_id) if org_id else workspace_id

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from ._cli_config import REDACTOR
-from ._results import SyncResult, SyncStatus
+from zoho_async import SyncResult, SyncStatus
+
+from ._config import REDACTOR
 
 __all__ = [
     "AUTH_ERROR_TYPES",

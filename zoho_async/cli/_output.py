@@ -20,9 +20,9 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from ._cli_config import REDACTOR
-from ._errors import InvalidInputError
-from ._results import ROW_FIELDS, SyncResult
+from zoho_async import ROW_FIELDS, InvalidInputError, SyncResult
+
+from ._config import REDACTOR
 
 __all__ = [
     "FORMATS",

@@ -1,4 +1,4 @@
-"""``orgs``, ``workspaces`` and ``datasources``: fetch, flatten into rows, print."""
+"""``zoho-async orgs``, ``workspaces`` and ``datasources``: fetch, flatten into rows, print."""
 
 from __future__ import annotations
 
@@ -7,15 +7,30 @@ from datetime import datetime
 from typing import Any
 
 import anyio
+import click
 
-from ._cli_config import REDACTOR, ConnectionSettings
-from ._cli_discover import resolve_orgs
-from ._cli_output import Column, print_rows
-from ._cli_targets import TargetSpec
-from ._models import Datasource, Org, WorkspaceInfo
-from ._session import AnalyticsSession
+from zoho_async import AnalyticsSession, Datasource, Org, WorkspaceInfo
 
-__all__ = ["list_datasources", "list_orgs", "list_workspaces"]
+from ._app import (
+    CREDENTIALS_HELP,
+    connection_options,
+    errors_to_exit_codes,
+    output_options,
+    settings_from,
+)
+from ._config import REDACTOR, ConnectionSettings, setup_logging
+from ._discover import resolve_orgs
+from ._output import FORMATS, Column, print_rows
+from ._targets import TargetSpec, check_id
+
+__all__ = [
+    "datasources",
+    "list_datasources",
+    "list_orgs",
+    "list_workspaces",
+    "orgs",
+    "workspaces",
+]
 
 ORG_COLUMNS: tuple[Column, ...] = (
     ("org_id", "org id"),
@@ -103,8 +118,8 @@ def list_orgs(settings: ConnectionSettings, fmt: str) -> None:
     async def work(session: AnalyticsSession) -> list[Org]:
         return await session.get_orgs()
 
-    orgs: list[Org] = anyio.run(_with_session, settings, work)
-    print_rows([org_row(o) for o in orgs], ORG_COLUMNS, fmt, title="Organisations")
+    found: list[Org] = anyio.run(_with_session, settings, work)
+    print_rows([org_row(o) for o in found], ORG_COLUMNS, fmt, title="Organisations")
 
 
 def list_workspaces(settings: ConnectionSettings, fmt: str, kind: str) -> None:
@@ -129,3 +144,40 @@ def list_datasources(settings: ConnectionSettings, fmt: str, workspace_id: str) 
         fmt,
         title=f"Datasources of workspace {workspace_id}",
     )
+
+
+# -- the commands ---------------------------------------------------------------------
+
+
+@click.command(epilog=CREDENTIALS_HELP)
+@output_options(FORMATS)
+@connection_options
+def orgs(fmt: str, quiet: bool, verbose: int, **kwargs: Any) -> None:
+    """List your organisations."""
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        list_orgs(settings_from(kwargs), fmt)
+
+
+@click.command(epilog=CREDENTIALS_HELP)
+@click.option(
+    "--kind", type=click.Choice(["all", "owned", "shared"]), default="all", show_default=True
+)
+@output_options(FORMATS)
+@connection_options
+def workspaces(fmt: str, quiet: bool, verbose: int, kind: str, **kwargs: Any) -> None:
+    """List your workspaces (owned and shared)."""
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        list_workspaces(settings_from(kwargs), fmt, kind)
+
+
+@click.command(epilog=CREDENTIALS_HELP)
+@click.argument("workspace_id")
+@output_options(FORMATS)
+@connection_options
+def datasources(fmt: str, quiet: bool, verbose: int, workspace_id: str, **kwargs: Any) -> None:
+    """List a workspace's datasources: schedule, last sync, quota used, intervals."""
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        list_datasources(settings_from(kwargs), fmt, check_id(workspace_id, "WORKSPACE_ID"))

@@ -22,15 +22,14 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from ._cli_config import REDACTOR, ConnectionSettings
-from ._cli_discover import discover, resolve_orgs
-from ._cli_output import ResultsFile, ResultStream, console_for, stdout_console, stdout_guard
-from ._cli_progress import ProgressDisplay, make_progress
-from ._cli_summary import exit_code, print_summary
-from ._cli_targets import Key, TargetSpec
-from ._results import PlannedTarget as Prepared
-from ._results import SyncReport, SyncResult, SyncStatus
-from ._session import AnalyticsSession
+from zoho_async import AnalyticsSession, PlannedTarget, SyncReport, SyncResult, SyncStatus
+
+from ._config import REDACTOR, ConnectionSettings
+from ._discover import discover, resolve_orgs
+from ._output import ResultsFile, ResultStream, console_for, stdout_console, stdout_guard
+from ._progress import ProgressDisplay, make_progress
+from ._summary import exit_code, print_summary
+from ._targets import Key, TargetSpec
 
 __all__ = ["SyncOptions", "run_sync"]
 
@@ -53,15 +52,15 @@ class SyncOptions:
     grace: float = 3.0
 
 
-class _Feed(Iterator[Prepared]):
+class _Feed(Iterator[PlannedTarget]):
     """The targets handed to the SDK, one at a time; ``stop()`` ends the feed early."""
 
-    def __init__(self, items: list[Prepared]) -> None:
+    def __init__(self, items: list[PlannedTarget]) -> None:
         self._items = items
         self.handed = 0
         self.stopped = False
 
-    def __next__(self) -> Prepared:
+    def __next__(self) -> PlannedTarget:
         if self.stopped or self.handed >= len(self._items):
             raise StopIteration
         item = self._items[self.handed]
@@ -106,7 +105,7 @@ class _BulkRun:
         self.options = options
         self.sink = sink
         self.note = note
-        self.items: list[Prepared] = []
+        self.items: list[PlannedTarget] = []
         self.feed: _Feed | None = None
         self.stop: anyio.Event | None = None  # the SDK's graceful stop, made in the loop
         self.scope: anyio.CancelScope | None = None  # made inside the event loop

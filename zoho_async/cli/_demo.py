@@ -1,4 +1,5 @@
-"""``demo`` and ``fake-server``: the embedded FakeZoho, for a first look and for testing.
+"""``zoho-async demo`` and ``fake-server``: the embedded FakeZoho, for a first look and for
+testing.
 
 ``demo`` builds a small, deliberately untidy world (already running syncs, spent quotas, one
 datasource the user may not sync, a Local Drive file, slow answers), scales the fake's
@@ -12,17 +13,24 @@ import contextlib
 import math
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import anyio
+import click
 
-from ._cli_config import ConnectionSettings
-from ._cli_run import SyncOptions, run_sync
-from ._cli_targets import TargetSpec
-from ._errors import InvalidInputError
-from ._pacing import Limits
-from .testing import FakeZoho, Fault
+from zoho_async import InvalidInputError, Limits
 
-__all__ = ["build_demo", "run_demo", "serve_fake"]
+from ._app import EXIT_CODES_HELP, errors_to_exit_codes, output_options
+from ._config import ConnectionSettings, setup_logging
+from ._output import FORMATS
+from ._run import SyncOptions, run_sync
+from ._targets import TargetSpec
+
+if TYPE_CHECKING:
+    # imported when a command runs: the fake's server code is not needed for --help
+    from zoho_async.testing import FakeZoho
+
+__all__ = ["build_demo", "demo", "fake_server", "run_demo", "serve_fake"]
 
 _SOURCES = ("MySQL", "PostgreSQL", "Zoho CRM", "Salesforce CRM", "Google Sheets", "MS SQL Server")
 _SLOW_EVERY = 25  # every 25th sync request answers slowly
@@ -38,6 +46,8 @@ def build_demo(
     workspaces: int, datasources: int, rate: int, sync_seconds: float
 ) -> tuple[FakeZoho, TargetSpec]:
     """The demo's fake (not started) and the workspaces to sync."""
+    from zoho_async.testing import FakeZoho, Fault
+
     fake = FakeZoho(
         requests_per_minute=_overall(rate),
         metadata_per_minute=rate,
@@ -85,6 +95,8 @@ def run_demo(
     progress_interval: float,
 ) -> int:
     """Start the demo fake on a thread and run a real bulk sync against it."""
+    from zoho_async.testing import FakeZoho
+
     fake, spec = build_demo(workspaces, datasources, rate, sync_seconds=2.0)
     with FakeZoho.run_in_thread(fake) as running:
         if not quiet:
@@ -134,6 +146,8 @@ def serve_fake(
     mix: bool,
 ) -> int:
     """Run a populated FakeZoho in the foreground until Ctrl-C; print how to use it."""
+    from zoho_async.testing import FakeZoho
+
     fake = FakeZoho.populated(
         workspaces=workspaces,
         datasources_per_workspace=datasources,
@@ -181,3 +195,94 @@ def _announce(fake: FakeZoho, workspaces: int, datasources: int, rate_limit: int
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+# -- the commands ---------------------------------------------------------------------
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option("--workspaces", "n_workspaces", type=click.IntRange(1, 50), default=5,
+              show_default=True, help="Workspaces in the fake.")  # fmt: skip
+@click.option("--datasources", "n_datasources", type=click.IntRange(1, 1000), default=60,
+              show_default=True, help="Datasources per workspace.")  # fmt: skip
+@click.option("--rate", type=click.IntRange(min=1), default=1200, show_default=True,
+              help="Metadata calls a minute, for the fake and the client alike.")  # fmt: skip
+@click.option("--wait", is_flag=True, help="Also wait for the syncs' outcomes.")
+@click.option("-o", "--output", metavar="FILE", help="Write results as JSON Lines.")
+@click.option("--progress-interval", type=float, default=5.0, hidden=True)
+@output_options(FORMATS)
+def demo(
+    n_workspaces: int,
+    n_datasources: int,
+    rate: int,
+    wait: bool,
+    output: str | None,
+    progress_interval: float,
+    fmt: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
+    """Run a real bulk sync against a built-in fake Zoho (no account needed).
+
+    A few hundred datasources over several workspaces, some already running, some out of
+    quota, one forbidden, one Local Drive file, some slow to answer; the fake's per-minute
+    limit is scaled so the run takes well under a minute. It runs through the same code
+    as `sync`. The forbidden datasource FAILS, so the demo exits 1, like a real run with
+    a failure.
+    """
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        code = run_demo(
+            workspaces=n_workspaces,
+            datasources=n_datasources,
+            rate=rate,
+            wait=wait,
+            fmt=fmt,
+            output=output,
+            quiet=quiet,
+            progress_interval=progress_interval,
+        )
+    raise SystemExit(code)
+
+
+@click.command("fake-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port (0: any free port).")  # fmt: skip
+@click.option("--workspaces", "n_workspaces", type=click.IntRange(1), default=3,
+              show_default=True)  # fmt: skip
+@click.option("--datasources", "n_datasources", type=click.IntRange(1), default=20,
+              show_default=True, help="Datasources per workspace.")  # fmt: skip
+@click.option("--latency", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              metavar="MS", help="Milliseconds added to every answer.")  # fmt: skip
+@click.option("--rate-limit", type=click.IntRange(min=0), default=60, show_default=True,
+              metavar="N", help="Metadata calls a minute per org (0: no limit).")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fake world.")
+@click.option("--plain", is_flag=True, help="Only plain syncable datasources (no mix).")
+def fake_server(
+    host: str,
+    port: int,
+    n_workspaces: int,
+    n_datasources: int,
+    latency: float,
+    rate_limit: int,
+    seed: int,
+    plain: bool,
+) -> None:
+    """Run a fake Zoho Analytics in the foreground, for testing your own code.
+
+    Prints its URL and the client credentials to use (the fake's own, not secrets).
+    Stop it with Ctrl-C.
+    """
+    with errors_to_exit_codes():
+        code = serve_fake(
+            host=host,
+            port=port,
+            workspaces=n_workspaces,
+            datasources=n_datasources,
+            latency_ms=latency,
+            rate_limit=rate_limit,
+            seed=seed,
+            mix=not plain,
+        )
+    raise SystemExit(code)

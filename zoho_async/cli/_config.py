@@ -15,10 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from ._auth import FileTokenStore
-from ._errors import MissingCredentialsError
-from ._pacing import Limits
-from ._session import AnalyticsSession
+from zoho_async import AnalyticsSession, FileTokenStore, Limits, MissingCredentialsError
 
 __all__ = [
     "ENV_VARS",

@@ -1,0 +1,191 @@
+"""``zoho-async sync``: its options, checked and read before any request.
+
+Every input file is read here, so a bad line fails the command before a token is
+requested; the run itself is :func:`~._run.run_sync` (or :func:`~._plan.run_plan` for
+``--dry-run``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from zoho_async import InvalidInputError, Limits
+
+from ._app import (
+    CREDENTIALS_HELP,
+    EXIT_CODES_HELP,
+    connection_options,
+    errors_to_exit_codes,
+    output_options,
+    settings_from,
+)
+from ._config import REDACTOR, setup_logging
+from ._output import FORMATS
+from ._run import SyncOptions, run_sync
+from ._targets import read_results, read_targets, spec_from_arguments
+
+__all__ = ["sync"]
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    if a is None or b is None or "-" in (a, b):
+        return False
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _warn(quiet: bool) -> Callable[[str], None]:
+    def warn(text: str) -> None:
+        if not quiet:
+            click.echo(f"Warning: {REDACTOR(text)}", err=True)
+
+    return warn
+
+
+@click.command(epilog=EXIT_CODES_HELP + "\n" + CREDENTIALS_HELP)
+@click.argument("ids", nargs=-1, metavar="[WORKSPACE_ID [DATASOURCE_ID ...]]")
+@click.option(
+    "-w", "--workspace", "workspaces", multiple=True, metavar="ID",
+    help="Sync every syncable datasource of this workspace (repeatable).",
+)  # fmt: skip
+@click.option(
+    "-t", "--targets", "targets_file", metavar="FILE",
+    help="Read targets from CSV (workspace_id,datasource_id[,org_id,sync_interval_id], "
+    "header optional) or JSON Lines; '-' reads stdin.",
+)  # fmt: skip
+@click.option("--wait", is_flag=True, help="Wait for each sync to finish; report the outcome.")
+@click.option(
+    "--wait-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    help="With --wait: give up waiting for an outcome after this long (default 3600).",
+)  # fmt: skip
+@click.option(
+    "--poll-interval", type=click.FloatRange(min=0, min_open=True), default=30.0,
+    show_default=True, metavar="SECONDS", help="With --wait: how often to poll for outcomes.",
+)  # fmt: skip
+@click.option(
+    "--deadline", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    help="Stop sending syncs after this long; the rest are CANCELLED.",
+)  # fmt: skip
+@click.option(
+    "--rate", type=click.IntRange(min=1), default=100, show_default=True, metavar="N",
+    help="Requests a minute per org, in all (Zoho's limit: 100).",
+)  # fmt: skip
+@click.option(
+    "--metadata-rate", type=click.IntRange(min=1), default=60, show_default=True, metavar="N",
+    help="Metadata calls (Sync Data, listings) a minute per org (Zoho's limit: 60).",
+)  # fmt: skip
+@click.option(
+    "--max-in-flight", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
+    help="Requests in flight at once.",
+)  # fmt: skip
+@click.option(
+    "--sync-interval-id", metavar="ID",
+    help="Interval to sync, for the datasources named on the command line or in --targets "
+    "rows without one.",
+)  # fmt: skip
+@click.option(
+    "--dry-run", is_flag=True,
+    help="Show the plan and the quota it would spend; send no sync.",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", metavar="FILE",
+    help="Write results as JSON Lines, one per line, as they arrive (a killed run leaves a "
+    "valid partial file). Appends when FILE is the --resume/--only-failed file.",
+)  # fmt: skip
+@click.option(
+    "--resume", metavar="FILE",
+    help="Skip targets already STARTED/ALREADY_RUNNING in this results file, and append "
+    "the new results to it (or to --output).",
+)  # fmt: skip
+@click.option(
+    "--only-failed", metavar="FILE",
+    help="Re-run the FAILED and CANCELLED targets of this results file.",
+)  # fmt: skip
+@click.option("--progress-interval", type=float, default=10.0, hidden=True)
+@click.option("--grace", type=float, default=3.0, hidden=True)
+@output_options(FORMATS)
+@connection_options
+def sync(**kwargs: Any) -> None:
+    """Start Sync Data for a workspace's datasources, or for a list of targets.
+
+    With a WORKSPACE_ID alone, every syncable datasource of the workspace is synced
+    (Local Drive and Snapshot entries are SKIPPED; spent quotas are QUOTA_EXHAUSTED
+    without a call). With DATASOURCE_IDs, only those. Combine with --workspace and
+    --targets freely. Calls are paced within Zoho's per-minute limits and retried only
+    when that cannot start a second sync.
+    """
+    fmt, quiet, verbose = kwargs.pop("fmt"), kwargs.pop("quiet"), kwargs.pop("verbose")
+    setup_logging(verbose, quiet)
+    with errors_to_exit_codes():
+        limits = Limits(
+            requests_per_minute=kwargs.pop("rate"),
+            metadata_per_minute=kwargs.pop("metadata_rate"),
+            max_in_flight=kwargs.pop("max_in_flight"),
+        )
+        options = _sync_options(kwargs, fmt, quiet)
+        settings = settings_from(kwargs, limits)
+        if kwargs.pop("dry_run"):
+            from ._plan import run_plan
+
+            if options.output:
+                raise InvalidInputError("--dry-run writes no results; drop --output")
+            code = run_plan(
+                settings,
+                options.spec,
+                skip=options.skip,
+                fmt=fmt,
+                quiet=quiet,
+                metadata_rate=limits.metadata_per_minute,
+            )
+        else:
+            code = run_sync(settings, options)
+    raise SystemExit(code)
+
+
+def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool) -> SyncOptions:
+    """Validate the target options and read every input file before any request."""
+    interval = kwargs.pop("sync_interval_id")
+    resume, only_failed = kwargs.pop("resume"), kwargs.pop("only_failed")
+    output = kwargs.pop("output")
+    spec = spec_from_arguments(
+        kwargs.pop("ids"), kwargs.pop("workspaces"), sync_interval_id=interval
+    )
+    targets_file = kwargs.pop("targets_file")
+    if targets_file:
+        spec = spec + read_targets(targets_file, sync_interval_id=interval)
+    if resume and only_failed:
+        raise InvalidInputError("use either --resume or --only-failed, not both")
+    skip: frozenset[tuple[str, str | None, str | None]] = frozenset()
+    append = False
+    if only_failed:
+        if not spec.empty:
+            raise InvalidInputError("--only-failed takes its targets from FILE; name no others")
+        spec = read_results(only_failed, warn=_warn(quiet)).failed()
+        if spec.empty:
+            _warn(quiet)(f"{only_failed}: nothing FAILED or CANCELLED to re-run")
+        append = _same_file(output, only_failed)
+    elif resume:
+        skip = read_results(resume, warn=_warn(quiet), missing_ok=True).done()
+        output = output or resume
+        append = _same_file(output, resume)
+    if spec.empty and not only_failed:
+        raise InvalidInputError(
+            "nothing to sync: give a WORKSPACE_ID, --workspace or --targets (see --help)"
+        )
+    return SyncOptions(
+        spec=spec,
+        skip=skip,
+        wait=kwargs.pop("wait"),
+        wait_timeout=kwargs.pop("wait_timeout"),
+        deadline=kwargs.pop("deadline"),
+        poll_interval=kwargs.pop("poll_interval"),
+        output=output,
+        append=append,
+        fmt=fmt,
+        quiet=quiet,
+        progress_interval=kwargs.pop("progress_interval"),
+        grace=kwargs.pop("grace"),
+    )
