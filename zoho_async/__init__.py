@@ -57,6 +57,7 @@ from ._results import (
 )
 from ._retry import RetryPolicy
 from ._session import USER_AGENT, AnalyticsSession, Workspace, __version__
+from ._validation import check_id
 
 __all__ = [
     "DATA_CENTRES",
@@ -108,5 +109,6 @@ __all__ = [
     "WorkspaceInfo",
     "ZohoError",
     "__version__",
+    "check_id",
     "parse_zoho_time",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import click
 
-from zoho_async import AnalyticsSession, Datasource, Org, WorkspaceInfo
+from zoho_async import AnalyticsSession, Datasource, Org, WorkspaceInfo, check_id
 
 from ._app import (
     CREDENTIALS_HELP,
@@ -21,7 +21,7 @@ from ._app import (
 from ._config import REDACTOR, ConnectionSettings, setup_logging
 from ._discover import resolve_orgs
 from ._output import FORMATS, Column, print_rows
-from ._targets import TargetSpec, check_id
+from ._targets import TargetSpec
 
 __all__ = [
     "datasources",

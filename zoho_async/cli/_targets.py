@@ -22,13 +22,12 @@ from typing import Any
 
 import attrs
 
-from zoho_async import InvalidIdError, InvalidInputError, SyncStatus, SyncTarget
+from zoho_async import InvalidInputError, SyncStatus, SyncTarget, check_id
 
 __all__ = [
     "Key",
     "PreviousRun",
     "TargetSpec",
-    "check_id",
     "read_results",
     "read_targets",
     "spec_from_arguments",
@@ -40,19 +39,6 @@ Workspace = tuple[str | None, str]  # (org_id, workspace_id)
 
 _COLUMNS = ("workspace_id", "datasource_id", "org_id", "sync_interval_id")
 _JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
-
-
-def check_id(value: str, what: str) -> str:
-    """``value`` if it is a non-empty string of ASCII digits, else ``InvalidIdError``.
-
-    The command line checks ids itself, before any request, so that its messages name the
-    argument the user typed (``WORKSPACE_ID``, ``--workspace``, a file's column) rather
-    than the SDK's parameter; the rule is the SDK's.
-    """
-    if not value or not value.isascii() or not value.isdigit():
-        shown = value if len(value) <= 40 else value[:40] + "..."
-        raise InvalidIdError(f"{what} must be a non-empty string of digits, got {shown!r}")
-    return value
 
 
 def check_optional_id(value: str | None, what: str) -> str | None:
