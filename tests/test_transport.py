@@ -44,6 +44,7 @@ def only_workspace(fake: FakeZoho) -> str:
     return workspace_id
 
 
+@pytest.mark.slow
 async def test_a_2000_datasource_workspace_is_listed_whole_50_times() -> None:
     async with big_fake(2000) as fake:
         workspace_id = only_workspace(fake)
@@ -120,7 +121,10 @@ async def open_transport() -> AsyncIterator[Transport]:
         await transport.close()
 
 
-async def test_a_chunked_answer_is_read_whole() -> None:
+async def test_a_chunked_answer_is_read_whole_up_to_exactly_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport_module, "_MAX_BODY", 300 * len(BLOCK))
     async with chunked_server(300) as url, open_transport() as transport:
         raw = await transport.send("GET", url, headers={})
     assert raw.status == 200
