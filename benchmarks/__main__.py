@@ -17,10 +17,11 @@ from benchmarks import (
     scenario_4_scale,
     scenario_5_tokens,
     scenario_6_faults,
+    scenario_11_discovery,
 )
 from benchmarks._shared import Scenario, Stopwatch, machine, progress, show_number, write_reports
 
-ALL = (1, 2, 3, 4, 5, 6)
+ALL = (1, 2, 3, 4, 5, 6, 11)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         elif number == 6:
             baseline = overhead.contenders["zoho_async"]["best"] if overhead else None
             scenarios.append(scenario_6_faults.run(quick, baseline))
+        elif number == 11:
+            scenarios.append(scenario_11_discovery.run(quick))
     json_path, md_path = write_reports(scenarios, info, quick=quick, elapsed=clock())
     met = sum(t.met for s in scenarios for t in s.targets)
     total = sum(len(s.targets) for s in scenarios)

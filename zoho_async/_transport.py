@@ -124,21 +124,31 @@ class Transport:
 
 
 async def _read_all(response: aiohttp.ClientResponse, url: str) -> bytes:
-    """The whole body, up to ``_MAX_BODY`` bytes.
+    """The whole body, up to ``_MAX_BODY`` bytes, else ``TransportError``.
 
     ``StreamReader.read(n)`` returns whatever is buffered, not ``n`` bytes: a large answer
-    arrives in several chunks, so read until EOF and stop once past the cap.
+    arrives in several chunks, so read until EOF. A declared Content-Length over the cap
+    is refused before reading anything; a chunked answer (no length) is stopped as soon as
+    it passes the cap. Either way the connection is closed on the way out (its body is
+    unread), never returned to the pool half-read.
     """
+    declared = response.content_length
+    if declared is not None and declared > _MAX_BODY:
+        raise _too_large(url)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_chunked(65536):
+    # iter_any: each block as the socket delivered it, no re-slicing into fixed sizes
+    async for chunk in response.content.iter_any():
         size += len(chunk)
         if size > _MAX_BODY:
-            raise TransportError(
-                f"answer from {_origin(url)} larger than {_MAX_BODY} bytes", sent=True
-            )
+            raise _too_large(url)
         chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks)  # one chunk: join returns it as is, no copy
+
+
+def _too_large(url: str) -> TransportError:
+    # sent=True: the server did answer, so the request reached it
+    return TransportError(f"answer from {_origin(url)} larger than {_MAX_BODY} bytes", sent=True)
 
 
 def _origin(url: str) -> str:
