@@ -127,7 +127,7 @@ async def test_greedy_late_turns_never_overfill_a_window(
         budget = pacer._orgs.get("1")
         wait = budget.wait(metadata, now[0]) if budget is not None else 0.0
         if wait > 0:
-            now[0] += wait + rng.uniform(0, 0.005)
+            now[0] += wait + rng.uniform(1e-9, 0.005)  # never exactly on time: no float tie
         elif rng.random() < 0.02:
             now[0] += rng.uniform(0, 40 * budget_interval)
         assert await pacer.turn("1", metadata=metadata) is False  # never had to sleep

@@ -1,4 +1,4 @@
-"""Execute one API call: pace it, authenticate it, send it, decode it, retry it safely.
+"""Execute one API call: authenticate it, pace it, send it, decode it, retry it safely.
 
 Every call of a session goes through here - single calls and bulk runs alike - so a
 service that awaits ``sync_data`` in a loop is paced and protected like a bulk run.

@@ -8,9 +8,12 @@ call every ``interval`` seconds (the rate less a small safety margin) and holds 
 ``Limits.burst`` calls: 1 at Zoho's limits (calls at least one interval apart), up to 3
 at high rates, where it lets calls that a late timer held back catch up. A window of W
 seconds then holds at most ``burst + floor(W / interval)`` turns, and ``burst`` is chosen
-so that this stays within the limit for the window Zoho counts in (``Limits.window``)
-and for every longer one. What the margin leaves over absorbs the variation in the time
-from a turn to the request reaching Zoho.
+so that this stays within the limit of the window the server counts in
+(``Limits.window_seconds``, 60 s for Zoho) and of its whole multiples. What the margin
+leaves over absorbs the variation in the time from a turn to the request reaching Zoho.
+The executor takes the turn right before the send, with the access token already at
+hand, so this variation is the trip itself (plus, rarely, a token refresh that fell due
+during a long wait for the turn).
 
 A metadata call takes its turn from both budgets at the same instant, once both have
 room: taking one and then waiting for the other would let the first run ahead of the
@@ -64,7 +67,8 @@ class Limits:
     metadata calls (Sync Data and discovery are metadata calls), at most 8 requests in
     flight. ``per_org=True`` keeps a separate budget per organisation (Zoho's limit is per
     org); ``False`` shares one budget for the whole credential. ``safety_margin`` paces a
-    little below the limit (1% by default) so clock jitter never tips a window over.
+    little below the limit (1% by default); what it leaves beyond the burst absorbs
+    jitter (how much: see :meth:`burst`).
     ``window_seconds`` is the length of the window the server counts in (Zoho: 60 s; a
     test server may count ``rate * window_seconds / 60`` calls in shorter windows): it
     only bounds the catch-up allowance, see :meth:`burst`.
@@ -99,16 +103,16 @@ class Limits:
         A capacity of 1 never lets a late timer be made up, so at high rates every ~1 ms
         of lateness is lost for good (0.94 of 3,000/min). With capacity k, any span of W
         seconds holds at most ``k + floor(W / interval)`` turns. With
-        ``L = rate * factor * window_seconds / 60`` (the calls the window may hold at the
-        paced rate), k is ``floor(safety_margin * L)`` kept within 1..3: catch-up only
-        when the margin is worth at least 2 whole calls in the window. Then
-        ``k + floor(window_seconds / interval) <= L`` whenever the window's limit
-        ``rate * window_seconds / 60`` is a whole number, and so for every whole multiple
-        of the window too; the part of the margin left over - at least
-        ``min(interval, safety_margin * window_seconds)`` seconds - absorbs variation in
-        the delay from a turn to the request's arrival. At Zoho's 60/min in 60 s the
-        margin is 0.6 of a call and k is 1 (a 1 s interval loses only ~0.1% to lateness);
-        at 6,000/min it is 3 in 60 s windows but 1 in 1 s windows.
+        ``L = rate * factor * window_seconds / 60`` (the calls a window holds at the paced
+        rate; ``factor`` is below 1 after a 6045), k is ``floor(safety_margin * L)`` kept
+        within 1..3: catch-up only when the margin is worth 2 whole calls in a window.
+        Then ``k + floor(window_seconds / interval)`` stays within the window's limit,
+        ``rate * window_seconds / 60``, whenever that is a whole number of calls, and so
+        do spans of whole multiples of the window. What the margin leaves over - at full
+        speed at least ``min(interval, safety_margin * window_seconds)`` seconds -
+        absorbs variation in the delay from a turn to the request's arrival. At Zoho's
+        60/min in 60 s the margin is 0.6 of a call and k is 1 (a 1 s interval loses only
+        ~0.1% to lateness); at 6,000/min k is 3 in 60 s windows but 1 in 1 s windows.
         """
         calls = self._rate(metadata) * factor * self.window_seconds / 60.0
         return max(1, min(3, math.floor(self.safety_margin * calls)))
