@@ -9,6 +9,18 @@ from typing import Any
 from zoho_async import AnalyticsSession, Limits, RetryPolicy
 from zoho_async.testing import FakeZoho
 
+
+def jitter_room(limits: Limits, metadata: bool = True) -> float:
+    """Seconds by which the delay from a turn to its arrival at the server may vary
+    without a window of ``limits.window_seconds`` overflowing: turns in any span of
+    W + room hold at most ``burst + floor((W + room) / interval)``, which stays within the
+    window's limit. A pacing test against the fake keeps this well above a loaded
+    machine's stalls, so it cannot flake wherever a burst falls in a window."""
+    limit = limits._rate(metadata) * limits.window_seconds / 60
+    spare = limit - limits.burst(metadata) + 1  # what floor((W + room) / interval) may reach
+    return spare * limits.interval(metadata) - limits.window_seconds
+
+
 FAST = Limits(requests_per_minute=600_000, metadata_per_minute=600_000, max_in_flight=16)
 
 

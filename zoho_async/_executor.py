@@ -1,4 +1,4 @@
-"""Execute one API call: pace it, authenticate it, send it, decode it, retry it safely.
+"""Execute one API call: authenticate it, pace it, send it, decode it, retry it safely.
 
 Every call of a session goes through here - single calls and bulk runs alike - so a
 service that awaits ``sync_data`` in a loop is paced and protected like a bulk run.
@@ -160,22 +160,25 @@ class Executor:
                     error=error, attempts=attempts, http_status=status, cancelled=True
                 )
             token: str | None = None
-            got_turn = False
             async with self._pacer.capacity:
-                await self._pacer.turn(
-                    request.org_id,
-                    metadata=request.metadata,
-                    guard=control.waiting if control is not None else None,
-                )
-                # a deadline or stop() during the wait ends it early, without the turn
-                got_turn = control is None or not control.over()
-                if not got_turn:
-                    return CallResult(
-                        error=error, attempts=attempts, http_status=status, cancelled=True
-                    )
                 attempts += 1
                 try:
                     token = await self._tokens.get()
+                    # The turn comes last, right before the send: a stall fetching the
+                    # token must not bunch paced calls together on their way to Zoho.
+                    waited = await self._pacer.turn(
+                        request.org_id,
+                        metadata=request.metadata,
+                        guard=control.waiting if control is not None else None,
+                    )
+                    # a deadline or stop() during the wait ends it early, without the turn
+                    if control is not None and control.over():
+                        return CallResult(
+                            error=error, attempts=attempts - 1, http_status=status, cancelled=True
+                        )
+                    if waited:
+                        # a long wait (a 6045 pause) may outlast the token's refresh point
+                        token = await self._tokens.get()
                 except TokenError as exc:
                     return CallResult(error=exc, attempts=attempts, http_status=status)
                 except (TransportError, ProtocolError) as exc:

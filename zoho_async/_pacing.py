@@ -1,12 +1,23 @@
 """Pacing: stay inside Zoho's per-minute limits, smoothly, per org.
 
 Zoho allows 100 requests a minute, 60 of them METADATA calls (Sync Data and discovery
-count as metadata), per organisation. A leaky bucket with the full minute's capacity
-would let 60 calls out at once and then 60 more as it drains - 120 in the first minute
-window. So each limiter here is an ``AsyncLimiter(1, 60/rate)``: one call every 60/rate
-seconds, no burst, which fills any 60-second window (fixed or rolling) with at most
-``rate`` calls while leaving none of the budget idle. A small safety margin absorbs the
-jitter between our clock and the time a request reaches Zoho.
+count as metadata), per organisation, counted over a 60-second window. A leaky bucket
+with the full minute's capacity would let 60 calls out at once and then 60 more as it
+drains - 120 in the first window. So each budget here is a leaky bucket that drains one
+call every ``interval`` seconds (the rate less a small safety margin) and holds at most
+``Limits.burst`` calls: 1 at Zoho's limits (calls at least one interval apart), up to 3
+at high rates, where it lets calls that a late timer held back catch up. A window of W
+seconds then holds at most ``burst + floor(W / interval)`` turns, and ``burst`` is chosen
+so that this stays within the limit of the window the server counts in
+(``Limits.window_seconds``, 60 s for Zoho) and of its whole multiples. What the margin
+leaves over absorbs the variation in the time from a turn to the request reaching Zoho.
+The executor takes the turn right before the send, with the access token already at
+hand, so this variation is the trip itself (plus, rarely, a token refresh that fell due
+during a long wait for the turn).
+
+A metadata call takes its turn from both budgets at the same instant, once both have
+room: taking one and then waiting for the other would let the first run ahead of the
+request it was taken for.
 """
 
 from __future__ import annotations
@@ -20,7 +31,6 @@ from contextlib import AbstractContextManager
 
 import anyio
 import attrs
-from aiolimiter import AsyncLimiter
 
 from ._errors import InvalidInputError
 
@@ -44,6 +54,11 @@ def _slowdown(_inst: object, attribute: attrs.Attribute[float], value: float) ->
         raise InvalidInputError(f"{attribute.name} must be in (0, 1], got {value!r}")
 
 
+def _seconds(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0.0:
+        raise InvalidInputError(f"{attribute.name} must be > 0 seconds, got {value!r}")
+
+
 @attrs.frozen
 class Limits:
     """Per-minute budgets and the in-flight cap.
@@ -52,7 +67,11 @@ class Limits:
     metadata calls (Sync Data and discovery are metadata calls), at most 8 requests in
     flight. ``per_org=True`` keeps a separate budget per organisation (Zoho's limit is per
     org); ``False`` shares one budget for the whole credential. ``safety_margin`` paces a
-    little below the limit (1% by default) so clock jitter never tips a window over.
+    little below the limit (1% by default); what it leaves beyond the burst absorbs
+    jitter (how much: see :meth:`burst`).
+    ``window_seconds`` is the length of the window the server counts in (Zoho: 60 s; a
+    test server may count ``rate * window_seconds / 60`` calls in shorter windows): it
+    only bounds the catch-up allowance, see :meth:`burst`.
     After a 6045 (or a 429 without Retry-After) the org pauses ``rate_limit_pause``
     seconds - Zoho's window is a minute - and then paces at ``slowdown`` times its rate.
 
@@ -68,6 +87,7 @@ class Limits:
     safety_margin: float = attrs.field(default=0.01, validator=_fraction)
     slowdown: float = attrs.field(default=0.8, validator=_slowdown)
     rate_limit_pause: float = attrs.field(default=60.0, validator=attrs.validators.ge(0.0))
+    window_seconds: float = attrs.field(default=60.0, validator=_seconds)
 
     def interval(self, metadata: bool) -> float:
         """Seconds between two calls of this kind when pacing at full speed."""
@@ -78,37 +98,78 @@ class Limits:
         return min(rate, self.requests_per_minute)
 
     def burst(self, metadata: bool, factor: float = 1.0) -> int:
-        """Bucket capacity: calls that may go back to back after the loop was late.
+        """Bucket capacity k: how many calls may go back to back after the loop was late.
 
         A capacity of 1 never lets a late timer be made up, so at high rates every ~1 ms
-        of lateness is lost for good (0.94 of 3,000/min). A capacity of k lets up to k-1
-        late calls catch up, and a 60-second window still holds at most
-        ``k + floor(60 / interval)`` calls, which stays within the rate while k is within
-        the margin (``floor(margin * rate)``; at most 3, so a short window never sees a
-        real burst). At Zoho's 60/min the margin is under one call and k stays 1 (a 1 s
-        interval loses only ~0.1% to lateness).
+        of lateness is lost for good (0.94 of 3,000/min). With capacity k, any span of W
+        seconds holds at most ``k + floor(W / interval)`` turns. With
+        ``L = rate * factor * window_seconds / 60`` (the calls a window holds at the paced
+        rate; ``factor`` is below 1 after a 6045), k is ``floor(safety_margin * L)`` kept
+        within 1..3: catch-up only when the margin is worth 2 whole calls in a window.
+        Then ``k + floor(window_seconds / interval)`` stays within the window's limit,
+        ``rate * window_seconds / 60``, whenever that is a whole number of calls, and so
+        do spans of whole multiples of the window. What the margin leaves over - at full
+        speed at least ``min(interval, safety_margin * window_seconds)`` seconds -
+        absorbs variation in the delay from a turn to the request's arrival. At Zoho's
+        60/min in 60 s the margin is 0.6 of a call and k is 1 (a 1 s interval loses only
+        ~0.1% to lateness); at 6,000/min k is 3 in 60 s windows but 1 in 1 s windows.
         """
-        rate = self._rate(metadata) * factor
-        return max(1, min(3, math.floor(self.safety_margin * rate)))
+        calls = self._rate(metadata) * factor * self.window_seconds / 60.0
+        return max(1, min(3, math.floor(self.safety_margin * calls)))
+
+
+@attrs.define
+class _Bucket:
+    """A leaky bucket of ``capacity`` calls draining one call every ``interval`` seconds.
+
+    It is kept as the moment it would be empty (``empty_at``): a call fits when at most
+    ``capacity - 1`` calls are still in it, i.e. ``empty_at - now <= (capacity - 1) *
+    interval``. Taking a call moves ``empty_at`` one interval on.
+    """
+
+    interval: float
+    capacity: int
+    empty_at: float = -math.inf
+
+    def delay(self, now: float) -> float:
+        """Seconds until a call fits (zero or less: it fits now)."""
+        return self.empty_at - (self.capacity - 1) * self.interval - now
+
+    def take(self, now: float) -> None:
+        self.empty_at = max(self.empty_at, now) + self.interval
 
 
 @attrs.define
 class _OrgBudget:
-    """One org's limiters and its rate-limit pause."""
+    """One org's buckets and its rate-limit pause."""
 
-    overall: AsyncLimiter
-    metadata: AsyncLimiter
+    overall: _Bucket
+    metadata: _Bucket
     factor: float = 1.0  # 1.0 = full speed; lowered each time Zoho still says 6045
     paused_until: float = 0.0  # monotonic
     rejections: int = 0
+    # One waiter at a time sleeps on the buckets, the others queue here in order: without
+    # it every waiter would wake at each slot, and one would win it at random.
+    queue: anyio.Lock = attrs.field(factory=anyio.Lock)
+
+    def wait(self, metadata: bool, now: float) -> float:
+        """Seconds until this kind of call may go (zero or less: now)."""
+        wait = max(self.paused_until - now, self.overall.delay(now))
+        return max(wait, self.metadata.delay(now)) if metadata else wait
+
+    def take(self, metadata: bool, now: float) -> None:
+        # both buckets at the same instant: the turn is the moment the request goes
+        self.overall.take(now)
+        if metadata:
+            self.metadata.take(now)
 
 
 class Pacer:
-    """Rate limiters per org plus one in-flight cap, created inside the running loop.
+    """Rate budgets per org plus one in-flight cap, created inside the running loop.
 
     A request holds ``pacer.capacity`` while it is in flight and awaits
-    ``pacer.turn(org_id, metadata=...)`` first, which waits out any rate-limit pause of
-    that org and then its limiters.
+    ``pacer.turn(org_id, metadata=...)`` right before it is sent, which waits out any
+    rate-limit pause of that org and then its budgets.
     """
 
     def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -129,17 +190,21 @@ class Pacer:
             budget = self._orgs[key] = self._make(1.0)
         return budget
 
-    def _limiter(self, metadata: bool, factor: float) -> AsyncLimiter:
+    def _bucket(self, metadata: bool, factor: float) -> _Bucket:
         interval = self.limits.interval(metadata) / factor
-        burst = self.limits.burst(metadata, factor)
-        return AsyncLimiter(burst, burst * interval)
+        return _Bucket(interval, self.limits.burst(metadata, factor))
 
     def _make(self, factor: float, old: _OrgBudget | None = None) -> _OrgBudget:
-        overall = self._limiter(False, factor)
-        metadata = self._limiter(True, factor)
+        overall = self._bucket(False, factor)
+        metadata = self._bucket(True, factor)
         if old is None:
             return _OrgBudget(overall, metadata, factor)
-        return _OrgBudget(overall, metadata, factor, old.paused_until, old.rejections)
+        # slower buckets, but no fresh burst: they carry on from where the old ones were
+        overall.empty_at = old.overall.empty_at
+        metadata.empty_at = old.metadata.empty_at
+        return _OrgBudget(
+            overall, metadata, factor, old.paused_until, old.rejections, queue=old.queue
+        )
 
     @property
     def capacity(self) -> anyio.Semaphore:
@@ -152,39 +217,36 @@ class Pacer:
         *,
         metadata: bool,
         guard: Callable[[], AbstractContextManager[object]] | None = None,
-    ) -> None:
-        """Wait for any rate-limit pause of the org, then for its limiters.
+    ) -> bool:
+        """Wait for any rate-limit pause of the org, then for its budgets; take the turn.
 
-        ``guard`` (a cancel-scope factory: a deadline, a stop) wraps the waits, and is only
-        entered when there is something to wait for: at full speed a scope per request is
-        a noticeable part of its cost.
+        Returns whether it had to wait. ``guard`` (a cancel-scope factory: a deadline, a
+        stop) wraps the wait, and is only entered when there is something to wait for: at
+        full speed a scope per request is a noticeable part of its cost. When the guard
+        ends the wait, the turn is not taken (the caller must check its guard).
         """
         key = self._key(org_id)
         budget = self._budget(key)
-        if (
-            budget.paused_until > self._clock()
-            or not budget.overall.has_capacity()
-            or (metadata and not budget.metadata.has_capacity())
-        ):
-            with guard() if guard is not None else contextlib.nullcontext():
-                await self._wait_turn(key, metadata)
-            return
-        # capacity is there: these return at once, without yielding to the loop
-        await budget.overall.acquire()
-        if metadata:
-            await budget.metadata.acquire()
+        now = self._clock()
+        # nobody queued ahead and room now: take it without awaiting anything
+        if budget.wait(metadata, now) <= 0 and not budget.queue.locked():
+            budget.take(metadata, now)
+            return False
+        with guard() if guard is not None else contextlib.nullcontext():
+            await self._wait_turn(key, metadata)
+        return True
 
     async def _wait_turn(self, key: str, metadata: bool) -> None:
-        # Re-check after sleeping: another 6045 may have extended the pause meanwhile.
-        while True:
-            budget = self._budget(key)
-            wait = budget.paused_until - self._clock()
-            if wait <= 0:
-                break
-            await anyio.sleep(wait)
-        await budget.overall.acquire()
-        if metadata:
-            await budget.metadata.acquire()
+        async with self._budget(key).queue:
+            while True:
+                # Re-read each time: a 6045 meanwhile may have paused and slowed the org.
+                budget = self._budget(key)
+                now = self._clock()
+                wait = budget.wait(metadata, now)
+                if wait <= 0:
+                    budget.take(metadata, now)
+                    return
+                await anyio.sleep(wait)
 
     def paused_until(self, org_id: str | None) -> float:
         """Monotonic time until which the org is paused (0 when it is not)."""
