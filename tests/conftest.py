@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import entry_points
 
 import pytest
+from hypothesis import settings
 
 # The fake's fixtures come from the package's pytest11 entry point once it is installed
 # (pip install -e .). Before that, load them here; never both, which pytest refuses.
@@ -12,6 +14,20 @@ _PLUGIN = "zoho_async.testing.pytest_plugin"
 pytest_plugins = (
     [] if any(ep.value == _PLUGIN for ep in entry_points(group="pytest11")) else [_PLUGIN]
 )
+
+# Hypothesis profiles, picked by ZOHO_ASYNC_HYPOTHESIS_PROFILE. The default "ci" is
+# derandomized (examples are a function of the test alone) and ignores the local example
+# database, so CI and every developer's run try the same cases and a failure reproduces.
+# "fuzz" (``nox -s fuzz``) is random and runs ZOHO_ASYNC_FUZZ_EXAMPLES examples per test.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    max_examples=int(os.environ.get("ZOHO_ASYNC_FUZZ_EXAMPLES", "5000")),
+)
+settings.load_profile(os.environ.get("ZOHO_ASYNC_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
