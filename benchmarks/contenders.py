@@ -275,7 +275,6 @@ _PACKAGES = (
     "zoho_async",
     "benchmarks",
     "anyio",
-    "aiolimiter",
     "aiohttp",
     "yarl",
     "multidict",
@@ -304,7 +303,7 @@ def _package(filename: str, function: str) -> str:
 
 def profile_summary(profiler: cProfile.Profile, lines: int) -> str:
     """Own time by package (where the time goes), then the busiest functions of our own
-    stack (zoho_async, anyio, aiolimiter) and of everything, by own time."""
+    stack (zoho_async, anyio) and of everything, by own time."""
     stats = pstats.Stats(profiler)
     raw: dict[tuple[str, int, str], tuple[int, int, float, float, object]]
     raw = stats.stats  # type: ignore[attr-defined]
@@ -320,8 +319,8 @@ def profile_summary(profiler: cProfile.Profile, lines: int) -> str:
     for package, own in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
         out.append(f"  {100 * own / total:5.1f}%  {package}")
     rows.sort(reverse=True)
-    ours = [r for r in rows if r[3] in ("zoho_async", "anyio", "aiolimiter")]
-    for title, chosen in (("zoho_async / anyio / aiolimiter", ours), ("everything", rows)):
+    ours = [r for r in rows if r[3] in ("zoho_async", "anyio")]
+    for title, chosen in (("zoho_async / anyio", ours), ("everything", rows)):
         out.append(f"busiest functions, {title} (own s, cumulative s, calls):")
         for own, cumulative, calls, _package_name, short in chosen[:lines]:
             out.append(f"  {own:7.3f} {cumulative:8.3f} {calls:8d}  {short}")
