@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from zoho_async import SyncResult, SyncStatus, SyncTarget
+from zoho_async import InvalidTarget, SyncResult, SyncStatus, SyncTarget
 from zoho_async._bulk._waiter import Pending, match_listing
-from zoho_async._results import InvalidTarget
 
 TRIGGER = datetime(2026, 11, 30, 9, 0, 0, 400_000, tzinfo=UTC)
 WS, DS, DS2 = "1001", "2001", "2002"

@@ -47,6 +47,7 @@ from ._regions import DATA_CENTRES
 from ._results import (
     ROW_FIELDS,
     BulkSyncError,
+    InvalidTarget,
     PlanEntry,
     PlannedTarget,
     SyncPlan,
@@ -75,6 +76,7 @@ __all__ = [
     "InvalidConfigError",
     "InvalidIdError",
     "InvalidInputError",
+    "InvalidTarget",
     "Limits",
     "MemoryTokenStore",
     "MissingCredentialsError",
