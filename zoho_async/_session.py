@@ -380,7 +380,7 @@ class AnalyticsSession:
 
     async def sync_workspaces(
         self,
-        workspaces: Iterable[str | WorkspaceInfo | tuple[str, str]],
+        workspaces: WorkspaceRefs,
         *,
         config: SyncConfig | None = None,
         wait: bool = False,
@@ -405,9 +405,7 @@ class AnalyticsSession:
         items = self.discover(workspaces)  # validates ids before any request
         return await bulk_sync_many(self._bulk_context(), items, options, on_result)
 
-    def discover(
-        self, workspaces: Iterable[str | WorkspaceInfo | tuple[str, str]]
-    ) -> AsyncIterator[PlannedTarget]:
+    def discover(self, workspaces: WorkspaceRefs) -> AsyncIterator[PlannedTarget]:
         """List each workspace (one Get Datasources call each) and yield what to sync.
 
         Ids are validated at once, before any request. Each datasource (and each of its

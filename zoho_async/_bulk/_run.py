@@ -78,7 +78,6 @@ class Run:
         self.control = RunControl(None if deadline is None else self.started + deadline)
         # index -> (item, result once known): what the finaliser must still report
         self._active: dict[int, tuple[Item, SyncResult | None]] = {}
-        self._baselines: dict[int, str | None] = {}
         self._waiter = Waiter(
             poll=self._list,
             emit=emit,
