@@ -53,6 +53,7 @@ __all__ = [
     "ServerError",
     "SyncInProgressError",
     "SyncQuotaExceededError",
+    "SyncUnconfirmedError",
     "TimeoutError",
     "TokenError",
     "TokenRefreshError",
@@ -339,3 +340,26 @@ class ProtocolError(ZohoError):
         if self.snippet:
             text += f": {self.snippet!r}"
         return text
+
+
+# -- settled outcomes ---------------------------------------------------------------------
+
+
+class SyncUnconfirmedError(ZohoError):
+    """A Sync Data request may have reached Zoho, and its listing cannot tell whether the
+    sync started. It was not sent again: a second send could spend another of the
+    connection's manual syncs. ``evidence`` says what the listing showed; ``cause`` is the
+    failure that made the attempt ambiguous.
+
+    Example::
+
+        try:
+            await ws.sync_data("1767024000003153002")
+        except SyncUnconfirmedError as exc:
+            log.warning("check the datasource by hand: %s", exc.evidence)
+    """
+
+    def __init__(self, message: str, *, evidence: str, cause: ZohoError | None = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence
+        self.cause = cause

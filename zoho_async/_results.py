@@ -180,6 +180,9 @@ class SyncStatus(enum.Enum):
     SKIPPED = "SKIPPED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    # The request may have reached Zoho and its listing could not tell whether the sync
+    # started; it was not sent again (see RetryPolicy.resend_unconfirmed).
+    UNCONFIRMED = "UNCONFIRMED"
 
     @property
     def ok(self) -> bool:

@@ -60,7 +60,10 @@ class RetryPolicy:
     separate, larger budget for 6045/429 answers, which cost nothing at Zoho.
     ``retry_after_cap`` bounds how long a Retry-After header may make us wait.
     ``wait=False`` removes every backoff wait (for tests); rate-limit pauses still follow
-    the limiter's clock.
+    the limiter's clock. ``resend_unconfirmed=True`` re-sends a Sync Data request whose
+    first attempt may have reached Zoho when its listing cannot tell whether the sync
+    started (the default reports it UNCONFIRMED instead: a second send may spend another
+    of the connection's manual syncs).
 
     Example::
 
@@ -75,6 +78,7 @@ class RetryPolicy:
     retry_after_cap: float = attrs.field(default=120.0, validator=_non_negative)
     rate_limit_attempts: int = attrs.field(default=20, validator=_check_attempts)
     wait: bool = True
+    resend_unconfirmed: bool = False
 
     @classmethod
     def testing(cls, attempts: int = 4) -> RetryPolicy:
