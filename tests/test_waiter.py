@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from zoho_async import InvalidTarget, SyncResult, SyncStatus, SyncTarget
 from zoho_async._bulk._waiter import Pending, match_listing
 
@@ -103,3 +105,90 @@ def test_an_invalid_item_has_its_own_representation() -> None:
     assert bad.workspace_id == "ws!" and bad.datasource_id is None
     assert bad.raw.startswith("('ws!'")
     assert set(bad.to_dict()) == set(SyncTarget("1", "2").to_dict())
+
+
+# -- time zones: the matcher never depends on them; completed_at is read near the trigger
+
+
+ZONES = ["IST", "CST", "CDT", "PST", "PDT", "EST", "GMT", "BST", "JST", "AEST", "SGT", "UTC"]
+
+
+def _printed(moment: datetime, offset_hours: float, zone: str) -> str:
+    from datetime import timedelta, timezone
+
+    local = moment.astimezone(timezone(timedelta(hours=offset_hours)))
+    months = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ]
+    hour12 = local.hour % 12 or 12
+    half = "AM" if local.hour < 12 else "PM"
+    return (
+        f"{local.day:02d} {months[local.month - 1]}, {local.year} "
+        f"{hour12:02d}:{local.minute:02d}:{local.second:02d} {half} {zone}"
+    )
+
+
+# every meaning of each abbreviation a Zoho account might print
+MEANINGS = [
+    ("IST", 5.5),
+    ("IST", 1),
+    ("IST", 2),
+    ("CST", -6),
+    ("CST", 8),
+    ("CDT", -5),
+    ("PST", -8),
+    ("PDT", -7),
+    ("EST", -5),
+    ("GMT", 0),
+    ("BST", 1),
+    ("BST", 6),
+    ("JST", 9),
+    ("AEST", 10),
+    ("SGT", 8),
+    ("UTC", 0),
+]
+
+
+@pytest.mark.parametrize(("zone", "offset"), MEANINGS)
+def test_a_wait_ends_in_every_zone_and_completed_at_is_never_wrong(
+    zone: str, offset: float
+) -> None:
+    from datetime import timedelta
+
+    finish = TRIGGER + timedelta(seconds=3)
+    baseline = _printed(TRIGGER - timedelta(days=1), offset, zone)
+    group = {0: _pending(baseline=baseline)}
+    assert not match_listing(group, _listing(_entry(DS, "In Progress", baseline)))
+    done = match_listing(group, _listing(_entry(DS, "Success", _printed(finish, offset, zone))))
+    assert [r.outcome for r in done] == ["Success"]
+    when = done[0].completed_at
+    # an ambiguous abbreviation is resolved by the trigger, or left unset: never wrong
+    assert when is None or when == finish.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_same_text_as_the_baseline_is_not_a_new_sync(zone: str) -> None:
+    baseline = _printed(TRIGGER, 0, zone)
+    group = {0: _pending(baseline=baseline)}
+    assert not match_listing(group, _listing(_entry(DS, "Success", baseline)))
+    assert list(group) == [0]
+
+
+def test_without_a_baseline_a_final_status_after_running_ends_the_wait() -> None:
+    group = {0: _pending(baseline=None)}
+    text = "30 November, 2026 09:00:03 AM CST"  # ambiguous, and no baseline
+    assert not match_listing(group, _listing(_entry(DS, "Running", "")))
+    assert [r.outcome for r in match_listing(group, _listing(_entry(DS, "Failed", text)))] == [
+        "Failed"
+    ]

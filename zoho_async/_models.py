@@ -8,15 +8,15 @@ the shape of a datasource entry varies by source family.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from ._errors import ConfigTooLongError, InvalidInputError, ProtocolError
 from ._validation import check_optional_id
+from ._zohotime import parse_zoho_time
 
 __all__ = [
     "CONFIG_MAX_CHARS",
@@ -30,86 +30,6 @@ __all__ = [
 
 CONFIG_MAX_CHARS = 3000
 _FIELD_MAX_CHARS = 1000
-
-# Zoho prints times in the user's zone with an abbreviation ("03 August, 2024 03:39:16 PM
-# IST"). Abbreviations are ambiguous in general; these are the readings Zoho's own data
-# centres use. Unknown abbreviations leave the time unparsed (``raw`` is kept).
-_TZ_OFFSETS: dict[str, float] = {
-    "UTC": 0,
-    "GMT": 0,
-    "Z": 0,
-    "WET": 0,
-    "BST": 1,
-    "WEST": 1,
-    "CET": 1,
-    "CEST": 2,
-    "EET": 2,
-    "EEST": 3,
-    "MSK": 3,
-    "AST": 3,
-    "GST": 4,
-    "PKT": 5,
-    "IST": 5.5,
-    "NPT": 5.75,
-    "ICT": 7,
-    "WIB": 7,
-    "SGT": 8,
-    "HKT": 8,
-    "CST": 8,
-    "AWST": 8,
-    "JST": 9,
-    "KST": 9,
-    "ACST": 9.5,
-    "ACDT": 10.5,
-    "AEST": 10,
-    "AEDT": 11,
-    "NZST": 12,
-    "NZDT": 13,
-    "EST": -5,
-    "EDT": -4,
-    "CDT": -5,
-    "MST": -7,
-    "MDT": -6,
-    "PST": -8,
-    "PDT": -7,
-    "AKST": -9,
-    "AKDT": -8,
-    "HST": -10,
-    "BRT": -3,
-    "ART": -3,
-}
-_TIME_RE = re.compile(
-    r"^\s*(\d{1,2} [A-Za-z]+, \d{4} \d{1,2}:\d{2}:\d{2} [AaPp][Mm])\s*([A-Za-z]{1,5})?"
-    r"\s*([+-]\d{1,2}:?\d{2})?\s*$"
-)
-
-
-def parse_zoho_time(text: object) -> datetime | None:
-    """Parse Zoho's sync timestamps into an aware datetime, or ``None`` when not possible.
-
-    >>> parse_zoho_time("03 August, 2024 03:39:16 PM IST").isoformat()
-    '2024-08-03T15:39:16+05:30'
-    """
-    if not isinstance(text, str):
-        return None
-    match = _TIME_RE.match(text)
-    if match is None:
-        return None
-    stamp, abbr, offset_text = match.groups()
-    try:
-        naive = datetime.strptime(stamp, "%d %B, %Y %I:%M:%S %p")
-    except ValueError:
-        return None
-    offset: timedelta | None = None
-    if offset_text:
-        sign = -1 if offset_text[0] == "-" else 1
-        digits = offset_text[1:].replace(":", "")
-        offset = sign * timedelta(hours=int(digits[:-2]), minutes=int(digits[-2:]))
-    elif abbr and abbr.upper() in _TZ_OFFSETS:
-        offset = timedelta(hours=_TZ_OFFSETS[abbr.upper()])
-    if offset is None or abs(offset) >= timedelta(hours=24):
-        return None
-    return naive.replace(tzinfo=timezone(offset))
 
 
 def _str(raw: Mapping[str, Any], key: str) -> str | None:

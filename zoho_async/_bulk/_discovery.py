@@ -68,9 +68,9 @@ def expand(
             continue
         intervals = ds.intervals
         choices: list[tuple[str | None, str | None]] = (
-            [(i.sync_interval_id, i.last_sync_time_raw) for i in intervals]
+            [(i.sync_interval_id, i.last_sync_time_raw or "") for i in intervals]
             if len(intervals) > 1
-            else [(None, ds.last_sync_time_raw)]
+            else [(None, ds.last_sync_time_raw or "")]
         )
         left = ds.quota_left
         for n, (interval_id, baseline) in enumerate(choices):

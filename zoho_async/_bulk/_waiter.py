@@ -17,8 +17,9 @@ import attrs
 
 from .._models import Datasource
 from .._results import SyncResult
+from .._zohotime import parse_zoho_time
 
-__all__ = ["Pending", "Waiter", "finished", "match_listing"]
+__all__ = ["Pending", "Waiter", "finished", "in_progress", "match_listing"]
 
 log = logging.getLogger("zoho_async")
 
@@ -36,35 +37,46 @@ class Pending:
     result: SyncResult
     trigger: datetime
     expires: float  # monotonic
-    baseline: str | None  # lastDataSyncTime text seen before the trigger, when known
-    first_seen: str | None = None
+    # lastDataSyncTime text of the datasource (or its interval) before the trigger: "" when
+    # it had never synced, None when no listing was read before the trigger
+    baseline: str | None
+    seen_running: bool = False
 
 
-def finished(pending: Pending, status: str | None, when: datetime | None, raw: str | None) -> bool:
-    """Whether a listing's (status, time) shows ``pending``'s sync as finished.
+def in_progress(status: str | None) -> bool:
+    """Whether a ``lastDataSyncStatus`` reads as not final yet (or is missing)."""
+    return not status or any(word in status.lower() for word in _IN_PROGRESS_WORDS)
 
-    A status that reads as in progress is never finished. A readable time must not be
-    earlier than the trigger; an unreadable one must differ from the baseline text (or,
-    without a baseline, from the first text this waiter saw).
+
+def finished(pending: Pending, status: str | None, raw: str | None) -> bool:
+    """Whether a listing's (status, time text) shows ``pending``'s sync as finished.
+
+    The rule compares text, never clocks or zone names: the status is final and the time
+    text differs from the baseline read before the trigger. (``syncUsed`` cannot tell: it
+    counts a sync when it starts.) Without a baseline, a final status is accepted once an
+    when the time reads unambiguously as at or after the trigger, or, when it cannot be
+    read, once an in-progress status was seen after the trigger; otherwise the wait ends
+    at its timeout.
     """
-    if not status or any(word in status.lower() for word in _IN_PROGRESS_WORDS):
+    if in_progress(status):
+        pending.seen_running = pending.seen_running or bool(status)
         return False
+    text = raw or ""
+    if pending.baseline is not None:
+        return text != pending.baseline
+    when = parse_zoho_time(text, near=pending.trigger)
     if when is not None:
-        # Zoho prints whole seconds: compare with the trigger truncated to the second.
+        # Zoho prints whole seconds: compare with the trigger truncated to the second
         return when >= pending.trigger.replace(microsecond=0)
-    if pending.baseline is None:
-        if pending.first_seen is None:
-            pending.first_seen = raw
-            return False
-        return raw != pending.first_seen
-    return raw != pending.baseline
+    return pending.seen_running
 
 
 def match_listing(group: dict[int, Pending], data: Any) -> list[SyncResult]:
     """Take from ``group`` every pending sync this listing shows as finished.
 
     ``data`` is Get Datasources' ``data`` object. Returns the finished results with
-    ``outcome`` (Zoho's ``lastDataSyncStatus``) and ``completed_at`` filled in; an interval
+    ``outcome`` (Zoho's ``lastDataSyncStatus``) and ``completed_at`` (the printed time,
+    read near the trigger; ``None`` when its zone is ambiguous) filled in; an interval
     target is read from its own interval's fields.
     """
     entries = data.get("dataSources") if isinstance(data, dict) else None
@@ -81,17 +93,16 @@ def match_listing(group: dict[int, Pending], data: Any) -> list[SyncResult]:
         ds = by_id.get(target.datasource_id or "")
         if ds is None:
             continue
-        status, when, raw = ds.last_sync_status, ds.last_sync_time, ds.last_sync_time_raw
+        status, raw = ds.last_sync_status, ds.last_sync_time_raw
         interval = target.sync_interval_id or (
             target.config.sync_interval_id if target.config else None
         )
         for candidate in ds.intervals:
             if candidate.sync_interval_id == interval:
-                status = candidate.last_sync_status
-                when = candidate.last_sync_time
-                raw = candidate.last_sync_time_raw
-        if finished(pending, status, when, raw):
+                status, raw = candidate.last_sync_status, candidate.last_sync_time_raw
+        if finished(pending, status, raw):
             del group[index]
+            when = parse_zoho_time(raw, near=pending.trigger)
             done.append(attrs.evolve(pending.result, outcome=status, completed_at=when))
     return done
 
