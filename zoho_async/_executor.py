@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -33,9 +33,13 @@ from ._errors import (
 from ._pacing import Pacer
 from ._protocol import ApiRequest, api_headers, decode_api_response
 from ._retry import Decision, RetryPolicy, classify
+from ._settle import Settlement, Verdict
 from ._transport import Transport
 
-__all__ = ["CallResult", "Executor", "RunControl"]
+__all__ = ["CallResult", "Executor", "RunControl", "Settle"]
+
+# Settles an ambiguous attempt: (the failure, whether Zoho answered at all) -> a verdict.
+Settle = Callable[[ZohoError, bool], Awaitable[Settlement]]
 
 log = logging.getLogger("zoho_async")
 
@@ -86,6 +90,9 @@ class CallResult:
     ``cancelled`` is True when the deadline stopped the call before it could finish (then
     ``error`` is the last failure, if any). ``ours_in_progress`` is True when a retry of an
     ambiguous failure answered 18073/18072: our first attempt started the sync.
+    ``settled`` is the evidence that an ambiguous attempt started the sync (read from Get
+    Datasources, nothing re-sent); ``unconfirmed`` the evidence when it could not tell
+    (then ``error`` is the ambiguous failure, and nothing was re-sent).
     """
 
     data: Any = None
@@ -94,6 +101,8 @@ class CallResult:
     http_status: int | None = None
     cancelled: bool = False
     ours_in_progress: bool = False
+    settled: str | None = None
+    unconfirmed: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -138,12 +147,18 @@ class Executor:
         *,
         deadline: float | None = None,
         control: RunControl | None = None,
+        settle: Settle | None = None,
     ) -> CallResult:
         """Run ``request`` to its end under the retry policy.
 
         ``deadline`` (monotonic) or a run's ``control`` bound the waits: once it is over,
         nothing new is sent and the result is ``cancelled``. A request already on the wire
         is never interrupted by them (only by the timeout), so its answer is not lost.
+
+        ``settle`` (Sync Data): an attempt that may have reached Zoho is not re-sent
+        blindly. Its verdict decides: started ends the call (``settled``), not started
+        retries it as a safe failure, unknown ends it (``unconfirmed``) unless the policy's
+        ``resend_unconfirmed`` allows the old retry.
         """
         if control is None and deadline is not None:
             control = RunControl(deadline)
@@ -190,6 +205,23 @@ class Executor:
                         return CallResult(data=data, attempts=attempts, http_status=status)
                     decision = classify(error)
 
+            if decision is Decision.AMBIGUOUS and settle is not None and error is not None:
+                answered = not isinstance(error, TransportError)
+                settlement = await settle(error, answered)
+                log.debug("settled %s: %s", request.route, settlement.evidence)
+                if settlement.verdict is Verdict.STARTED:
+                    return CallResult(
+                        attempts=attempts, http_status=status, settled=settlement.evidence
+                    )
+                if settlement.verdict is Verdict.NOT_STARTED:
+                    decision = Decision.SAFE
+                elif not self._retry.resend_unconfirmed:
+                    return CallResult(
+                        error=error,
+                        attempts=attempts,
+                        http_status=status,
+                        unconfirmed=settlement.evidence,
+                    )
             if decision is Decision.AMBIGUOUS:
                 ambiguous = True
             if decision is Decision.NO:

@@ -265,10 +265,11 @@ def result_from_call(
 ) -> SyncResult:
     """The result of a target whose Sync Data call ran to its end.
 
-    204 (or 18073 answering a retry of an ambiguous attempt of ours) is STARTED; 18073 /
-    18072 otherwise ALREADY_RUNNING; 19000048 QUOTA_EXHAUSTED; a call the deadline or a
-    stop ended before it could finish CANCELLED (``why_cancelled``, or what the last
-    attempt met); any other error FAILED.
+    204 (or 18073 answering a retry of an ambiguous attempt of ours, or a listing showing
+    that an ambiguous attempt started the sync) is STARTED; an ambiguous attempt the
+    listing cannot settle UNCONFIRMED; 18073 / 18072 otherwise ALREADY_RUNNING; 19000048
+    QUOTA_EXHAUSTED; a call the deadline or a stop ended before it could finish
+    CANCELLED (``why_cancelled``, or what the last attempt met); any other error FAILED.
     """
     common: dict[str, Any] = {
         "attempts": call.attempts,
@@ -277,8 +278,29 @@ def result_from_call(
         "finished_at": finished_at,
     }
     error = call.error
+    if call.settled is not None:
+        # an attempt whose answer was lost, shown started by Get Datasources: not re-sent
+        return SyncResult(
+            target,
+            index,
+            SyncStatus.STARTED,
+            error_message=f"confirmed from Get Datasources: {call.settled}",
+            **common,
+        )
     if call.ok or call.ours_in_progress:
         return SyncResult(target, index, SyncStatus.STARTED, **common)
+    if call.unconfirmed is not None:
+        assert error is not None
+        return SyncResult(
+            target,
+            index,
+            SyncStatus.UNCONFIRMED,
+            error_code=error_code(error),
+            error_type=error_type(error),
+            error_message=f"{error_message(error)}; not sent again, as Get Datasources "
+            f"cannot tell whether it started: {call.unconfirmed}",
+            **common,
+        )
     if call.cancelled:
         why = why_cancelled
         if error is not None:

@@ -15,11 +15,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._auth import TokenBudget, TokenCache, TokenStore, token_key
-from ._bulk import BulkContext, RunOptions, SyncIterator, normalise_workspaces
+from ._bulk import BulkContext, RunOptions, SyncIterator, new_baselines, normalise_workspaces
 from ._bulk import discover as bulk_discover
 from ._bulk import plan_sync as bulk_plan_sync
 from ._bulk import sync_many as bulk_sync_many
-from ._errors import InvalidInputError, MissingCredentialsError
+from ._errors import InvalidInputError, MissingCredentialsError, SyncUnconfirmedError
 from ._executor import CallResult, Executor
 from ._models import Datasource, Org, SyncConfig, WorkspaceInfo
 from ._pacing import Limits, Pacer
@@ -38,6 +38,7 @@ from ._protocol import (
 from ._regions import resolve_endpoints
 from ._results import PlannedTarget, SyncPlan, SyncReport, SyncResult
 from ._retry import RetryPolicy
+from ._settle import Baselines, settler
 from ._transport import Transport
 from ._validation import check_id, check_optional_id, check_positive
 
@@ -130,6 +131,7 @@ class AnalyticsSession:
         self._tokens: TokenCache | None = None
         self._executor: Executor | None = None
         self._task_group: TaskGroup | None = None
+        self._baselines: Baselines | None = None  # single sync_data calls' baselines
 
     def __repr__(self) -> str:
         cid = self._client_id
@@ -261,6 +263,35 @@ class AnalyticsSession:
         result = await self._require_open().call(request, deadline=deadline)
         return _unwrap(result)
 
+    async def _sync(
+        self,
+        request: ApiRequest,
+        key: tuple[str | None, str],
+        datasource_id: str,
+        interval_id: str | None,
+    ) -> None:
+        """One Sync Data call, settled like a bulk run's (see ``Workspace.sync_data``)."""
+        executor = self._require_open()
+        if self._baselines is None:
+            # A long-lived session reuses a workspace's baseline for a few minutes, then
+            # reads it again: at most one extra listing per workspace per 5 minutes.
+            self._baselines = new_baselines(executor, max_age=_BASELINE_MAX_AGE)
+        baselines = self._baselines
+        await baselines.before_send(key)
+        result = await executor.call(
+            request,
+            settle=settler(baselines, key, datasource_id, interval_id, delay=self.timeout),
+        )
+        if result.unconfirmed is not None:
+            raise SyncUnconfirmedError(
+                f"Sync Data of {datasource_id} may have started; not sent again: "
+                f"{result.unconfirmed}",
+                evidence=result.unconfirmed,
+                cause=result.error,
+            )
+        _unwrap(result)
+        baselines.note_started(key, datasource_id)
+
     async def get_orgs(self) -> list[Org]:
         """Every organisation of the user.
 
@@ -333,6 +364,7 @@ class AnalyticsSession:
         on_result: OnResult | None = None,
         poll_interval: float = 30.0,
         stop: anyio.Event | None = None,
+        confirm_starts: bool = True,
     ) -> SyncReport:
         """Sync every target, paced and retried; one result per target, in input order.
 
@@ -346,12 +378,23 @@ class AnalyticsSession:
         is sent, requests on the wire finish, the rest are CANCELLED, and the report is
         returned as usual.
 
+        ``confirm_starts`` (on by default) lists each workspace once before its first
+        sync. An attempt that may have reached Zoho (timeout, drop, 5xx, 7005, garbled
+        answer) is then settled from that listing's counters instead of being sent again:
+        STARTED when it shows the sync started, re-sent when it shows it did not,
+        UNCONFIRMED when it cannot tell. Cost: one metadata call per workspace per run,
+        plus one per workspace per settling round. ``confirm_starts=False`` saves the
+        listing and reports every such attempt UNCONFIRMED (or, with
+        ``RetryPolicy(resend_unconfirmed=True)``, re-sends it and risks a second sync).
+
         Example::
 
             report = await session.sync_many([("351300...", "176702...")], wait=True)
             report.raise_for_failures()
         """
-        options = RunOptions(config, wait, wait_timeout, deadline, poll_interval, stop)
+        options = RunOptions(
+            config, wait, wait_timeout, deadline, poll_interval, stop, confirm_starts
+        )
         return await bulk_sync_many(self._bulk_context(), targets, options, on_result)
 
     def iter_sync(
@@ -364,6 +407,7 @@ class AnalyticsSession:
         deadline: float | None = None,
         poll_interval: float = 30.0,
         stop: anyio.Event | None = None,
+        confirm_starts: bool = True,
     ) -> SyncIterator:
         """Like :meth:`sync_many`, yielding each result as it is final (not in input order).
 
@@ -375,7 +419,9 @@ class AnalyticsSession:
             async for result in session.iter_sync(targets):
                 print(result.target.datasource_id, result.status.value)
         """
-        options = RunOptions(config, wait, wait_timeout, deadline, poll_interval, stop)
+        options = RunOptions(
+            config, wait, wait_timeout, deadline, poll_interval, stop, confirm_starts
+        )
         return SyncIterator(self._bulk_context(), targets, options)
 
     async def sync_workspaces(
@@ -389,6 +435,7 @@ class AnalyticsSession:
         on_result: OnResult | None = None,
         poll_interval: float = 30.0,
         stop: anyio.Event | None = None,
+        confirm_starts: bool = True,
     ) -> SyncReport:
         """Discover the datasources of each workspace and sync every syncable one.
 
@@ -401,9 +448,13 @@ class AnalyticsSession:
 
             report = await session.sync_workspaces(["35130000001055707"])
         """
-        options = RunOptions(config, wait, wait_timeout, deadline, poll_interval, stop)
-        items = self.discover(workspaces)  # validates ids before any request
-        return await bulk_sync_many(self._bulk_context(), items, options, on_result)
+        options = RunOptions(
+            config, wait, wait_timeout, deadline, poll_interval, stop, confirm_starts
+        )
+        pairs = normalise_workspaces(self.org_id, workspaces)  # ids checked before any request
+        # one context: discovery's listings are the run's baselines (no second listing)
+        context = self._bulk_context()
+        return await bulk_sync_many(context, bulk_discover(context, pairs), options, on_result)
 
     def discover(self, workspaces: WorkspaceRefs) -> AsyncIterator[PlannedTarget]:
         """List each workspace (one Get Datasources call each) and yield what to sync.
@@ -447,6 +498,7 @@ class AnalyticsSession:
             access_token=self.get_access_token,
             counters=lambda: (self.token_requests, self.http_requests),
             background=self._background,
+            settle_delay=self.timeout,
         )
 
     @property
@@ -510,11 +562,19 @@ class Workspace:
             sync_interval_id,
             config_in_query=self.session.config_in_query,
         )
-        await self.session._call(request)
+        await self.session._sync(
+            request,
+            (self.org_id, self.workspace_id),
+            datasource_id,
+            sync_interval_id or (config.sync_interval_id if config is not None else None),
+        )
+
+
+_BASELINE_MAX_AGE = 300.0
 
 
 def _unwrap(result: CallResult) -> Any:
-    if result.ours_in_progress:
+    if result.ours_in_progress or result.settled is not None:
         return None
     if result.error is not None:
         raise result.error

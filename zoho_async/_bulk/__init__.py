@@ -7,7 +7,7 @@ Rooms: ``_context`` (what a run receives: :class:`BulkContext`, :class:`RunOptio
 session: it receives what it needs.
 """
 
-from ._context import BulkContext, RunOptions
+from ._context import BulkContext, RunOptions, new_baselines
 from ._discovery import discover, normalise_workspaces, plan_sync
 from ._iterator import SyncIterator
 from ._run import sync_many
@@ -17,6 +17,7 @@ __all__ = [
     "RunOptions",
     "SyncIterator",
     "discover",
+    "new_baselines",
     "normalise_workspaces",
     "plan_sync",
     "sync_many",

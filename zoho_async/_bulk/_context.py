@@ -19,11 +19,12 @@ from .._errors import InvalidInputError
 from .._executor import Executor
 from .._models import SyncConfig
 from .._pacing import Limits
-from .._protocol import ApiRequest, build_sync_request
+from .._protocol import ApiRequest, build_sync_request, datasources_request
 from .._results import SyncTarget
+from .._settle import Baselines
 from .._validation import check_positive
 
-__all__ = ["DEFAULT_WAIT", "BulkContext", "RunOptions"]
+__all__ = ["DEFAULT_WAIT", "BulkContext", "RunOptions", "list_workspace", "new_baselines"]
 
 DEFAULT_WAIT = 3600.0  # seconds a wait=True run waits for outcomes when not told
 
@@ -34,7 +35,10 @@ class BulkContext:
 
     ``access_token`` gets (or refreshes) the token; ``counters`` reads the session's
     (token requests, HTTP requests) so a report can say what the run cost;
-    ``background`` is the task group that ``iter_sync`` runs live in.
+    ``background`` is the task group that ``iter_sync`` runs live in. ``baselines`` holds
+    the listings read before the run's first sync of each workspace (discovery's own
+    listing serves when the run discovered its targets); ``settle_delay`` is how long a
+    lost answer is given before its listing is read (the request timeout).
     """
 
     executor: Executor
@@ -44,6 +48,10 @@ class BulkContext:
     access_token: Callable[[], Awaitable[str]]
     counters: Callable[[], tuple[int, int]]
     background: Callable[[], TaskGroup]
+    settle_delay: float = 30.0
+    baselines: Baselines = attrs.field(
+        default=attrs.Factory(lambda self: new_baselines(self.executor), takes_self=True)
+    )
 
     def org(self, org_id: str | None) -> str | None:
         """A target's org, or the session's default."""
@@ -59,6 +67,23 @@ class BulkContext:
             target.sync_interval_id,
             config_in_query=self.config_in_query,
         )
+
+
+async def list_workspace(executor: Executor, org_id: str | None, workspace_id: str) -> Any:
+    """One Get Datasources call: its data, or ``None`` when it failed."""
+    call = await executor.call(datasources_request(workspace_id, org_id))
+    if call.error is not None or call.cancelled:
+        return None
+    return call.data
+
+
+def new_baselines(executor: Executor, max_age: float | None = None) -> Baselines:
+    """A baseline store that lists workspaces through ``executor``."""
+
+    async def poll(org_id: str | None, workspace_id: str) -> Any:
+        return await list_workspace(executor, org_id, workspace_id)
+
+    return Baselines(poll, clock=anyio.current_time, max_age=max_age)
 
 
 def _check_config(_inst: object, _attr: attrs.Attribute[Any], value: Any) -> None:
@@ -87,7 +112,10 @@ class RunOptions:
     ``deadline``: seconds from the start after which nothing new is sent. ``wait``: poll
     for each started sync's outcome, at most ``wait_timeout`` seconds (an hour when
     ``None``), one listing per workspace per ``poll_interval``. ``stop``: an event that
-    ends the run gracefully.
+    ends the run gracefully. ``confirm_starts``: list each workspace before its first sync
+    so that an attempt that may have reached Zoho is settled from its counters instead of
+    being sent again (``False`` saves that listing and reports such attempts UNCONFIRMED,
+    or re-sends them under ``RetryPolicy(resend_unconfirmed=True)``: the risky choice).
 
     Example::
 
@@ -100,6 +128,7 @@ class RunOptions:
     deadline: float | None = attrs.field(default=None, validator=_check_optional_positive)
     poll_interval: float = attrs.field(default=30.0, validator=_check_positive)
     stop: anyio.Event | None = attrs.field(default=None, validator=_check_event, eq=False)
+    confirm_starts: bool = attrs.field(default=True, converter=bool)
 
     @property
     def wait_seconds(self) -> float:

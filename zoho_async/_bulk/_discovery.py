@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
+import anyio
 import attrs
 
 from .._errors import ZohoError
@@ -95,6 +96,7 @@ class _Listing:
     datasources: list[Datasource] | None = None
     error: ZohoError | None = None
     http_status: int | None = None
+    data: Any = None
 
 
 async def _list(executor: Executor, org_id: str | None, workspace_id: str) -> _Listing:
@@ -105,7 +107,9 @@ async def _list(executor: Executor, org_id: str | None, workspace_id: str) -> _L
         found = entries(call.data, "dataSources")
     except ZohoError as exc:
         return _Listing(error=exc, http_status=call.http_status)
-    return _Listing([Datasource.from_api(e, workspace_id=workspace_id) for e in found])
+    return _Listing(
+        [Datasource.from_api(e, workspace_id=workspace_id) for e in found], data=call.data
+    )
 
 
 def discover(context: BulkContext, pairs: list[Pair]) -> AsyncIterator[PlannedTarget]:
@@ -113,7 +117,11 @@ def discover(context: BulkContext, pairs: list[Pair]) -> AsyncIterator[PlannedTa
 
     async def generate() -> AsyncIterator[PlannedTarget]:
         for org_id, workspace_id in pairs:
+            sent_at = anyio.current_time()
             listing = await _list(context.executor, org_id, workspace_id)
+            if listing.data is not None:
+                # the run that syncs these targets settles against this very listing
+                context.baselines.put((org_id, workspace_id), listing.data, sent_at)
             if listing.datasources is not None:
                 for item in expand(org_id, workspace_id, listing.datasources):
                     yield item

@@ -27,9 +27,8 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
-from .._errors import InvalidInputError, ProtocolError, TransportError
-from .._executor import RunControl
-from .._protocol import datasources_request
+from .._errors import InvalidInputError, ProtocolError, TransportError, ZohoError
+from .._executor import RunControl, Settle
 from .._results import (
     PlannedTarget,
     SyncReport,
@@ -37,7 +36,8 @@ from .._results import (
     SyncStatus,
     result_from_call,
 )
-from ._context import BulkContext, RunOptions
+from .._settle import Settlement, Verdict, settler
+from ._context import BulkContext, RunOptions, list_workspace
 from ._source import Item, Rejected, Source, check_sequence
 from ._waiter import Waiter
 
@@ -51,6 +51,26 @@ OnResult = Callable[[SyncResult], Awaitable[None] | None]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+DsKey = tuple[str | None, str, str]  # (org_id, workspace_id, datasource_id)
+
+
+class _Chain:
+    """The syncs of one datasource in a run, one at a time.
+
+    Zoho runs one sync per datasource: sending its next interval while our previous sync
+    still runs only earns an 18073 of our own making. So the next one is parked until the
+    previous one's outcome is known (its answer, and for a started sync its end).
+    """
+
+    __slots__ = ("busy", "parked", "started", "watched")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.parked: list[tuple[int, Item]] = []
+        self.started: tuple[SyncResult, str | None] | None = None  # still running
+        self.watched = False
 
 
 class Run:
@@ -84,7 +104,9 @@ class Run:
             poll_interval=options.poll_interval,
             wait_timeout=options.wait_seconds,
             clock=self._clock,
+            ended=self._sync_ended,
         )
+        self._chains: dict[DsKey, _Chain] = {}
         self._task_group: TaskGroup | None = None
         self.workers = max(2 * context.limits.max_in_flight, 2)
 
@@ -140,10 +162,7 @@ class Run:
 
     async def _list(self, org_id: str | None, workspace_id: str) -> Any:
         """One listing for the waiter: its data, or ``None`` when the call failed."""
-        call = await self.context.executor.call(datasources_request(workspace_id, org_id))
-        if call.error is not None or call.cancelled:
-            return None
-        return call.data
+        return await list_workspace(self.context.executor, org_id, workspace_id)
 
     async def _report_unfinished(self, source: Source) -> None:
         """After cancellation: every target not yet reported gets its one result."""
@@ -170,22 +189,123 @@ class Run:
                 return
             index, item = pulled
             self._active[index] = (item, None)
-            result = await self._process(index, item)
-            self._active[index] = (item, result)
-            if result.attempts == 0:
-                # nothing was sent, so nothing yielded: let other tasks (and cancellation)
-                # in, or a long run of presets/invalid targets would hog the loop
-                await anyio.lowlevel.checkpoint()
-            if self.options.wait and result.status in (
-                SyncStatus.STARTED,
-                SyncStatus.ALREADY_RUNNING,
-            ):
-                assert isinstance(item, PlannedTarget)
-                self._start_waiting(index, item, result)
-                del self._active[index]
-                continue
-            await self._emit(result)
+            chain = self._chain_of(item)
+            if chain is not None:
+                if chain.busy:
+                    # an earlier sync of this datasource is ours and not over yet
+                    chain.parked.append((index, item))
+                    self._watch(chain)
+                    continue
+                chain.busy = True
+            await self._handle(index, item, chain)
+
+    async def _handle(self, index: int, item: Item, chain: _Chain | None) -> None:
+        result = await self._process(index, item)
+        self._active[index] = (item, result)
+        if result.attempts == 0:
+            # nothing was sent, so nothing yielded: let other tasks (and cancellation)
+            # in, or a long run of presets/invalid targets would hog the loop
+            await anyio.lowlevel.checkpoint()
+        baseline = self._baseline_text(item)
+        if chain is not None:
+            if result.status is SyncStatus.STARTED:
+                chain.started = (result, baseline)
+            else:
+                await self._release(chain)
+        if self.options.wait and result.status in (
+            SyncStatus.STARTED,
+            SyncStatus.ALREADY_RUNNING,
+        ):
+            self._start_waiting(index, result, baseline, report=True)
+            if chain is not None and chain.started is not None:
+                chain.watched = True
             del self._active[index]
+            return
+        await self._emit(result)
+        del self._active[index]
+        if chain is not None:
+            self._watch(chain)
+
+    def _chain_of(self, item: Item) -> _Chain | None:
+        """The datasource's chain, for targets of a datasource synced per interval."""
+        if isinstance(item, Rejected) or item.preset is not None:
+            return None
+        target = item.target
+        interval = target.sync_interval_id or (
+            target.config.sync_interval_id if target.config is not None else None
+        )
+        if target.datasource_id is None or interval is None:
+            return None
+        key = (self.context.org(target.org_id), target.workspace_id, target.datasource_id)
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = self._chains[key] = _Chain()
+        return chain
+
+    def _watch(self, chain: _Chain) -> None:
+        """Poll for the end of the chain's running sync once something waits behind it."""
+        if chain.started is None or chain.watched or not chain.parked:
+            return
+        chain.watched = True
+        result, baseline = chain.started
+        self._start_waiting(result.index, result, baseline, report=False)
+
+    async def _sync_ended(self, result: SyncResult, finished: bool) -> None:
+        """The waiter saw a sync end (or gave up on it): release the next interval."""
+        target = result.target
+        if target.workspace_id is None or target.datasource_id is None:
+            return
+        key = (self.context.org(target.org_id), target.workspace_id, target.datasource_id)
+        chain = self._chains.get(key)
+        if chain is None or chain.started is None or chain.started[0].index != result.index:
+            return
+        if finished:
+            await self._release(chain)
+            return
+        # The wait gave up: sending the next interval now would only meet 18073.
+        chain.started = None
+        chain.watched = False
+        parked, chain.parked = chain.parked, []
+        chain.busy = False
+        for index, item in parked:
+            now = _now()
+            await self._emit(
+                SyncResult(
+                    item.target,
+                    index,
+                    SyncStatus.SKIPPED,
+                    error_message="not sent: an earlier interval of this datasource was still "
+                    f"syncing ({result.error_message})",
+                    started_at=now,
+                    finished_at=now,
+                )
+            )
+            self._active.pop(index, None)
+
+    async def _release(self, chain: _Chain) -> None:
+        """The chain's sync is over: hand its next parked interval to a new task."""
+        chain.started = None
+        chain.watched = False
+        if not chain.parked:
+            chain.busy = False
+            return
+        index, item = chain.parked.pop(0)
+        assert self._task_group is not None
+        self._task_group.start_soon(self._handle, index, item, chain)
+
+    def _baseline_text(self, item: Item) -> str | None:
+        """The time text a wait compares with: discovery's, else the run's baseline."""
+        if isinstance(item, Rejected):
+            return None
+        if isinstance(item, PlannedTarget) and item.baseline is not None:
+            return item.baseline
+        target = item.target
+        snapshot = self.context.baselines.baseline(
+            (self.context.org(target.org_id), target.workspace_id)
+        )
+        if snapshot is None or not self.options.confirm_starts:
+            return None
+        return snapshot.text(target.datasource_id, target.sync_interval_id)
 
     def _why_not_sent(self) -> str:
         if self.control.stopped:
@@ -240,7 +360,14 @@ class Run:
                 started_at=started,
                 finished_at=_now(),
             )
-        call = await self.context.executor.call(request, control=self.control)
+        key = (self.context.org(target.org_id), target.workspace_id)
+        if self.options.confirm_starts:
+            await self.context.baselines.before_send(key)
+        call = await self.context.executor.call(
+            request, control=self.control, settle=self._settler(key, target)
+        )
+        if call.ok or call.ours_in_progress:
+            self.context.baselines.note_started(key, target.datasource_id)
         return result_from_call(
             target,
             index,
@@ -251,10 +378,33 @@ class Run:
             stopped=self.control.stopped,
         )
 
-    def _start_waiting(self, index: int, item: PlannedTarget, result: SyncResult) -> None:
-        target = item.target
+    def _settler(self, key: tuple[str | None, str], target: Any) -> Settle:
+        """How an ambiguous attempt of ``target`` is settled (see ``_settle``)."""
+        if not self.options.confirm_starts:
+
+            async def unchecked(_error: ZohoError, _answered: bool) -> Settlement:
+                return Settlement(Verdict.UNKNOWN, "not checked (confirm_starts=False)")
+
+            return unchecked
+        interval = target.sync_interval_id or (
+            target.config.sync_interval_id if target.config is not None else None
+        )
+        return settler(
+            self.context.baselines,
+            key,
+            target.datasource_id,
+            interval,
+            delay=self.context.settle_delay,
+            waiting=self.control.waiting,
+        )
+
+    def _start_waiting(
+        self, index: int, result: SyncResult, baseline: str | None, *, report: bool
+    ) -> None:
+        target = result.target
+        assert target.workspace_id is not None  # only sent targets are waited on
         key = (self.context.org(target.org_id), target.workspace_id)
-        if self._waiter.add(key, index, result, item.baseline):
+        if self._waiter.add(key, index, result, baseline, report=report):
             assert self._task_group is not None
             self._task_group.start_soon(self._waiter.poll, key)
 

@@ -17,6 +17,7 @@ import attrs
 
 from .._models import Datasource
 from .._results import SyncResult
+from .._settle import reads_running
 from .._zohotime import parse_zoho_time
 
 __all__ = ["Pending", "Waiter", "finished", "in_progress", "match_listing"]
@@ -26,8 +27,10 @@ log = logging.getLogger("zoho_async")
 Key = tuple[str | None, str]  # (org_id, workspace_id)
 Emit = Callable[[SyncResult], Awaitable[None]]
 Poll = Callable[[str | None, str], Awaitable[Any]]  # the listing's data, or None on failure
-
-_IN_PROGRESS_WORDS = ("progress", "running", "queued", "syncing", "initiated", "scheduled")
+# Told of every pending sync's end: its result, and whether the listing showed it finished
+# (False: the wait timed out or was stopped). The run releases the datasource's next
+# interval with it.
+Ended = Callable[[SyncResult, bool], Awaitable[None]]
 
 
 @attrs.define
@@ -41,11 +44,12 @@ class Pending:
     # it had never synced, None when no listing was read before the trigger
     baseline: str | None
     seen_running: bool = False
+    report: bool = True  # False: the result was already reported; only its end matters
 
 
 def in_progress(status: str | None) -> bool:
     """Whether a ``lastDataSyncStatus`` reads as not final yet (or is missing)."""
-    return not status or any(word in status.lower() for word in _IN_PROGRESS_WORDS)
+    return not status or reads_running(status)
 
 
 def finished(pending: Pending, status: str | None, raw: str | None) -> bool:
@@ -123,9 +127,11 @@ class Waiter:
         poll_interval: float,
         wait_timeout: float,
         clock: Callable[[], float],
+        ended: Ended | None = None,
     ) -> None:
         self._poll = poll
         self._emit = emit
+        self._ended = ended
         self._poll_interval = poll_interval
         self._wait_timeout = wait_timeout
         self._clock = clock
@@ -133,11 +139,25 @@ class Waiter:
         self._scopes: set[anyio.CancelScope] = set()
         self.stopped = False
 
-    def add(self, key: Key, index: int, result: SyncResult, baseline: str | None) -> bool:
-        """Wait for ``result``'s outcome; True when ``key`` needs a poller started."""
+    def add(
+        self,
+        key: Key,
+        index: int,
+        result: SyncResult,
+        baseline: str | None,
+        *,
+        report: bool = True,
+    ) -> bool:
+        """Wait for ``result``'s outcome; True when ``key`` needs a poller started.
+
+        ``report=False`` watches a sync whose result was already reported (``wait=False``)
+        only to learn when it ends.
+        """
         trigger = result.started_at
         assert trigger is not None
-        pending = Pending(result, trigger, self._clock() + self._wait_timeout, baseline)
+        pending = Pending(
+            result, trigger, self._clock() + self._wait_timeout, baseline, report=report
+        )
         group = self._groups.get(key)
         if group is None:
             self._groups[key] = {index: pending}
@@ -157,6 +177,7 @@ class Waiter:
             attrs.evolve(p.result, error_message="run cancelled before the outcome was known")
             for group in self._groups.values()
             for p in group.values()
+            if p.report
         ]
         for group in self._groups.values():
             group.clear()
@@ -184,11 +205,7 @@ class Waiter:
             now = self._clock()
             for index in [i for i, p in group.items() if p.expires <= now]:
                 pending = group.pop(index)
-                await self._emit(
-                    attrs.evolve(
-                        pending.result, error_message="wait timed out before a final status"
-                    )
-                )
+                await self._end(pending, "wait timed out before a final status")
             if not group or now < next_poll:
                 continue
             last_poll = now
@@ -196,11 +213,21 @@ class Waiter:
             if data is None:
                 log.info("polling workspace %s failed; will poll again", workspace_id)
                 continue
+            reports = {i: p.report for i, p in group.items()}
             for result in match_listing(group, data):
-                await self._emit(result)
+                if reports[result.index]:
+                    await self._emit(result)
+                if self._ended is not None:
+                    await self._ended(result, True)
         for index in list(group):
             pending = group.pop(index)
-            await self._emit(
-                attrs.evolve(pending.result, error_message="stopped before the outcome was known")
-            )
+            await self._end(pending, "stopped before the outcome was known")
         del self._groups[key]
+
+    async def _end(self, pending: Pending, why: str) -> None:
+        """A wait that ended without a final status: report it (when it is ours to)."""
+        result = attrs.evolve(pending.result, error_message=why)
+        if pending.report:
+            await self._emit(result)
+        if self._ended is not None:
+            await self._ended(result, False)
