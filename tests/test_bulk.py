@@ -55,7 +55,8 @@ async def test_1000_targets_at_the_limit_never_trip_it() -> None:
     assert fake.stats.rejected_rate_limited == 0
     assert fake.stats.max_window_count() <= 500
     assert fake.stats.max_rolling(5.0) <= 500
-    assert report.http_requests == 1001 and report.token_requests == 1
+    # 1,000 syncs, the token, and the workspace's one baseline listing
+    assert report.http_requests == 1002 and report.token_requests == 1
     assert_one_result_each(report.results, 1000)
     assert [r.index for r in report.results] == list(range(1000))
 
@@ -112,7 +113,7 @@ async def test_every_documented_failure_maps_to_its_status() -> None:
         Fault(drop=True),
     ],
 )
-async def test_ambiguous_failure_then_18073_counts_as_started(fault: Fault) -> None:
+async def test_ambiguous_failure_is_settled_from_the_listing_not_resent(fault: Fault) -> None:
     async with workspace_fake(sync_duration=30.0) as fake:
         ds = ds_id(fake.add_datasource("1001"))
         # the server starts the sync, but the answer is lost or is an error
@@ -132,8 +133,31 @@ async def test_ambiguous_failure_then_18073_counts_as_started(fault: Fault) -> N
             report = await session.sync_many([("1001", ds)])
     (result,) = report.results
     assert result.status is SyncStatus.STARTED
-    assert result.attempts == 2
-    assert fake.stats.syncs_started[ds] == 1  # never synced twice
+    assert result.attempts == 1  # settled by a listing, never sent again
+    assert result.error_message and "syncUsed 0->1" in result.error_message
+    assert fake.stats.syncs_started[ds] == 1
+
+
+@pytest.mark.parametrize("resend", [False, True])
+async def test_without_confirm_starts_an_ambiguous_attempt_is_unconfirmed_or_resent(
+    resend: bool,
+) -> None:
+    async with workspace_fake(sync_duration=30.0) as fake:
+        ds = ds_id(fake.add_datasource("1001"))
+        fake.script("sync", [Fault.error(7005, http_status=500), Fault(then_process=True)])
+        # the first answer is a 7005 with nothing done; the second would really start it
+        retry = RetryPolicy(attempts=4, wait=False, resend_unconfirmed=resend)
+        async with session_for(fake, retry=retry) as session:
+            report = await session.sync_many([("1001", ds)], confirm_starts=False)
+    (result,) = report.results
+    assert fake.stats.requests_by_route["datasources"] == 0  # no listing at all
+    if resend:
+        assert (result.status, result.attempts) == (SyncStatus.STARTED, 2)
+        assert fake.stats.syncs_started[ds] == 1
+    else:
+        assert (result.status, result.error_code) == (SyncStatus.UNCONFIRMED, 7005)
+        assert "confirm_starts=False" in (result.error_message or "")
+        assert fake.stats.syncs_started[ds] == 0
 
 
 async def test_timeout_after_send_is_retried_without_a_second_sync() -> None:
@@ -560,4 +584,5 @@ async def test_the_turn_is_taken_after_the_token_right_before_the_send() -> None
                 for d in ids:
                     tg.start_soon(ws.sync_data, d)
     assert sum(fake.stats.syncs_started.values()) == 20
-    assert tokens_at_turn == [1] * 20
+    # 20 syncs and the workspace's one baseline listing (single calls settle too)
+    assert tokens_at_turn == [1] * 21

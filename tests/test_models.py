@@ -39,10 +39,15 @@ from zoho_async._validation import check_id
 
 
 def test_parse_zoho_time() -> None:
-    when = parse_zoho_time("03 August, 2024 03:39:16 PM IST")
-    assert when == datetime(2024, 8, 3, 15, 39, 16, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    assert parse_zoho_time("03 August, 2024 12:00:00 AM PST") == datetime(
-        2024, 8, 3, 0, 0, tzinfo=timezone(timedelta(hours=-8))
+    when = parse_zoho_time("03 August, 2024 03:39:16 PM JST")
+    assert when == datetime(2024, 8, 3, 15, 39, 16, tzinfo=timezone(timedelta(hours=9)))
+    # IST is India, Ireland or Israel: unset unless a window tells which
+    assert parse_zoho_time("03 August, 2024 03:39:16 PM IST") is None
+    india = datetime(2024, 8, 3, 15, 39, 16, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    window = (india - timedelta(seconds=20), india + timedelta(minutes=1))
+    assert parse_zoho_time("03 August, 2024 03:39:16 PM IST", between=window) == india
+    assert parse_zoho_time("03 August, 2024 12:00:00 AM PDT") == datetime(
+        2024, 8, 3, 0, 0, tzinfo=timezone(timedelta(hours=-7))
     )
     assert parse_zoho_time("03 August, 2024 03:39:16 PM XYZ") is None
     assert parse_zoho_time("yesterday") is None
@@ -56,7 +61,7 @@ def test_datasource_from_api_single_interval() -> None:
         "datasourceId": "1767024000004595194",
         "source": "MySQL",
         "lastDataSyncStatus": "Success",
-        "lastDataSyncTime": "03 August, 2024 03:39:16 PM IST",
+        "lastDataSyncTime": "03 August, 2024 03:39:16 PM SGT",
         "schedule": "Daily",
         "syncUsed": "2",
         "totalSyncAllowed": "5",

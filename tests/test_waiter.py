@@ -9,6 +9,7 @@ import pytest
 
 from zoho_async import InvalidTarget, SyncResult, SyncStatus, SyncTarget
 from zoho_async._bulk._waiter import Pending, match_listing
+from zoho_async._zohotime import zone_offsets
 
 TRIGGER = datetime(2026, 11, 30, 9, 0, 0, 400_000, tzinfo=UTC)
 WS, DS, DS2 = "1001", "2001", "2002"
@@ -107,7 +108,8 @@ def test_an_invalid_item_has_its_own_representation() -> None:
     assert set(bad.to_dict()) == set(SyncTarget("1", "2").to_dict())
 
 
-# -- time zones: the matcher never depends on them; completed_at is read near the trigger
+# -- time zones: the matcher never depends on them; completed_at is read between the
+# -- trigger and the moment the end was seen
 
 
 ZONES = ["IST", "CST", "CDT", "PST", "PDT", "EST", "GMT", "BST", "JST", "AEST", "SGT", "UTC"]
@@ -167,14 +169,32 @@ def test_a_wait_ends_in_every_zone_and_completed_at_is_never_wrong(
     from datetime import timedelta
 
     finish = TRIGGER + timedelta(seconds=3)
+    seen = finish + timedelta(seconds=30)  # the poll that saw it
     baseline = _printed(TRIGGER - timedelta(days=1), offset, zone)
     group = {0: _pending(baseline=baseline)}
-    assert not match_listing(group, _listing(_entry(DS, "In Progress", baseline)))
-    done = match_listing(group, _listing(_entry(DS, "Success", _printed(finish, offset, zone))))
+    assert not match_listing(group, _listing(_entry(DS, "In Progress", baseline)), seen)
+    printed = _printed(finish, offset, zone)
+    done = match_listing(group, _listing(_entry(DS, "Success", printed)), seen)
     assert [r.outcome for r in done] == ["Success"]
+    # an ambiguous abbreviation is resolved by the window trigger..seen: exactly right
+    assert done[0].completed_at == finish.replace(microsecond=0)
+
+
+@pytest.mark.parametrize(("zone", "offset"), MEANINGS)
+def test_an_ambiguous_zone_is_unset_rather_than_guessed_over_a_long_wait(
+    zone: str, offset: float
+) -> None:
+    from datetime import timedelta
+
+    finish = (TRIGGER + timedelta(hours=5)).replace(microsecond=0)
+    group = {0: _pending(baseline="")}
+    printed = _printed(finish, offset, zone)
+    done = match_listing(
+        group, _listing(_entry(DS, "Success", printed)), finish + timedelta(hours=6)
+    )
+    assert [r.outcome for r in done] == ["Success"]  # the wait still ends
     when = done[0].completed_at
-    # an ambiguous abbreviation is resolved by the trigger, or left unset: never wrong
-    assert when is None or when == finish.replace(microsecond=0)
+    assert when == finish or (when is None and len(zone_offsets(zone)) > 1)
 
 
 @pytest.mark.parametrize("zone", ZONES)
@@ -192,3 +212,47 @@ def test_without_a_baseline_a_final_status_after_running_ends_the_wait() -> None
     assert [r.outcome for r in match_listing(group, _listing(_entry(DS, "Failed", text)))] == [
         "Failed"
     ]
+
+
+LOCALE_CHECK = """
+import json, locale, sys, time
+locale.setlocale(locale.LC_ALL, "")
+from zoho_async import parse_zoho_time
+month = time.strftime("%B", time.gmtime(0))
+texts = json.loads(sys.argv[1])
+print(json.dumps([month, [str(parse_zoho_time(t)) for t in texts]]))
+"""
+
+
+def test_times_read_the_same_under_a_non_english_lc_time(tmp_path: Any) -> None:
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from zoho_async import parse_zoho_time
+
+    localedef = shutil.which("localedef")
+    if localedef is None or not os.path.exists("/usr/share/i18n/locales/de_DE"):
+        pytest.skip("no localedef or de_DE locale source to build a German locale from")
+    subprocess.run(
+        [localedef, "-i", "de_DE", "-f", "UTF-8", str(tmp_path / "de_DE.UTF-8")],
+        check=True,
+        capture_output=True,
+    )
+    texts = [_printed(TRIGGER + timedelta(days=40 * m), 9, "JST") for m in range(12)]
+    texts += [_printed(TRIGGER, offset, zone) for zone, offset in MEANINGS]
+    env = dict(os.environ, LOCPATH=str(tmp_path), LC_ALL="de_DE.UTF-8")
+    out = subprocess.run(
+        [sys.executable, "-c", LOCALE_CHECK, json.dumps(texts)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    month, parsed = json.loads(out)
+    assert month == "Januar"  # the child really ran under a German LC_TIME
+    assert parsed == [str(parse_zoho_time(t)) for t in texts]
+    assert all(p != "None" for p in parsed[:12])  # every English month name is read

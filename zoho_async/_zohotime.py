@@ -92,10 +92,10 @@ _TIME_RE = re.compile(
     r"\s*([A-Za-z]{1,5})?\s*(?:(?:GMT|UTC)?([+-]\d{1,2}):?(\d{2}))?\s*$"
 )
 
-# How far from `near` a reading may lie and still fit: a sync reported as finished before
-# it was triggered is impossible beyond clock skew; one finishing days later is not ours.
-NEAR_BEFORE = timedelta(minutes=10)
-NEAR_AFTER = timedelta(hours=12)
+# Clock skew allowed between us and Zoho when a reading is checked against a window. The
+# readings of one abbreviation lie at least an hour apart, so a window shorter than
+# 50 minutes (plus this slack on both sides) picks at most one.
+SKEW = timedelta(minutes=5)
 
 
 def zone_offsets(abbreviation: str) -> tuple[timedelta, ...]:
@@ -107,13 +107,16 @@ def zone_offsets(abbreviation: str) -> tuple[timedelta, ...]:
     return tuple(timedelta(hours=h) for h in _ZONES.get(abbreviation.upper(), ()))
 
 
-def parse_zoho_time(text: object, *, near: datetime | None = None) -> datetime | None:
+def parse_zoho_time(
+    text: object, *, between: tuple[datetime, datetime] | None = None
+) -> datetime | None:
     """An aware datetime for Zoho's printed time, or ``None`` when it cannot be known.
 
     An abbreviation with one meaning (or an explicit ``+05:30``) is read at once. An
-    ambiguous one needs ``near``: the reading within 10 minutes before to 12 hours after
-    it is taken, if exactly one reading is. Month names are read in English whatever the
-    locale.
+    ambiguous one (CST: Chicago or Shanghai) needs ``between``, the moments the time must
+    lie between (a sync's trigger, and when its end was seen): the one reading inside it,
+    give or take 5 minutes of clock skew, is taken; none or several give ``None``. Month
+    names are read in English whatever the locale.
 
     >>> parse_zoho_time("03 August, 2024 03:39:16 PM JST").isoformat()
     '2024-08-03T15:39:16+09:00'
@@ -146,7 +149,8 @@ def parse_zoho_time(text: object, *, near: datetime | None = None) -> datetime |
     readings = [naive.replace(tzinfo=timezone(o)) for o in zone_offsets(abbr or "")]
     if len(readings) == 1:
         return readings[0]
-    if near is None or not readings:
+    if between is None or not readings:
         return None
-    fitting = [r for r in readings if near - NEAR_BEFORE <= r <= near + NEAR_AFTER]
+    earliest, latest = between
+    fitting = [r for r in readings if earliest - SKEW <= r <= latest + SKEW]
     return fitting[0] if len(fitting) == 1 else None

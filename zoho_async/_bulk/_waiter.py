@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -52,7 +52,13 @@ def in_progress(status: str | None) -> bool:
     return not status or reads_running(status)
 
 
-def finished(pending: Pending, status: str | None, raw: str | None) -> bool:
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def finished(
+    pending: Pending, status: str | None, raw: str | None, seen: datetime | None = None
+) -> bool:
     """Whether a listing's (status, time text) shows ``pending``'s sync as finished.
 
     The rule compares text, never clocks or zone names: the status is final and the time
@@ -68,14 +74,16 @@ def finished(pending: Pending, status: str | None, raw: str | None) -> bool:
     text = raw or ""
     if pending.baseline is not None:
         return text != pending.baseline
-    when = parse_zoho_time(text, near=pending.trigger)
+    when = parse_zoho_time(text, between=(pending.trigger, seen or _utcnow()))
     if when is not None:
         # Zoho prints whole seconds: compare with the trigger truncated to the second
         return when >= pending.trigger.replace(microsecond=0)
     return pending.seen_running
 
 
-def match_listing(group: dict[int, Pending], data: Any) -> list[SyncResult]:
+def match_listing(
+    group: dict[int, Pending], data: Any, seen: datetime | None = None
+) -> list[SyncResult]:
     """Take from ``group`` every pending sync this listing shows as finished.
 
     ``data`` is Get Datasources' ``data`` object. Returns the finished results with
@@ -104,9 +112,9 @@ def match_listing(group: dict[int, Pending], data: Any) -> list[SyncResult]:
         for candidate in ds.intervals:
             if candidate.sync_interval_id == interval:
                 status, raw = candidate.last_sync_status, candidate.last_sync_time_raw
-        if finished(pending, status, raw):
+        if finished(pending, status, raw, seen):
             del group[index]
-            when = parse_zoho_time(raw, near=pending.trigger)
+            when = parse_zoho_time(raw, between=(pending.trigger, seen or _utcnow()))
             done.append(attrs.evolve(pending.result, outcome=status, completed_at=when))
     return done
 
