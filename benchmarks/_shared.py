@@ -46,7 +46,10 @@ class Layout:
     workspaces: int
     per_workspace: int = 100
     quota: int = 5  # manual syncs allowed per datasource (Zoho's default is 5 a day)
-    sync_duration: float = 0.0  # seconds a started sync stays "in progress"
+    # Seconds a started sync stays "in progress". Instant (0.0) unless a scenario says
+    # otherwise, not FakeZoho's realistic 3 s default: the scenarios that reuse datasources
+    # measure throughput, and a reused datasource still running would answer 18073.
+    sync_duration: float = 0.0
 
     @property
     def datasources(self) -> int:

@@ -79,9 +79,14 @@ async def run_zoho_async(spec: JSON, checkpoints: Checkpoints) -> JSON:
         max_in_flight=int(spec["concurrency"]),
     )
     statuses: Counter[str] = Counter()
+    # An UNCONFIRMED result must say why (its evidence): count the ones that do not.
+    unconfirmed_without_reason = 0
 
     def on_result(result: SyncResult) -> None:
+        nonlocal unconfirmed_without_reason
         statuses[result.status.value] += 1
+        if result.status.value == "UNCONFIRMED" and not result.error_message:
+            unconfirmed_without_reason += 1
         checkpoints.tick()
 
     async with AnalyticsSession(
@@ -111,6 +116,7 @@ async def run_zoho_async(spec: JSON, checkpoints: Checkpoints) -> JSON:
         "token_requests": report_tokens,
         "http_requests": report_http,
         "attempts": attempts,
+        "unconfirmed_without_reason": unconfirmed_without_reason,
     }
 
 

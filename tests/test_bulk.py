@@ -64,7 +64,9 @@ async def test_1000_targets_at_the_limit_never_trip_it() -> None:
 async def test_every_documented_failure_maps_to_its_status() -> None:
     async with workspace_fake() as fake:
         ok = ds_id(fake.add_datasource("1001"))
-        running = ds_id(fake.add_datasource("1001", running=True))
+        # sync_duration=0.0 with running=True: in progress until finish_sync, however slow
+        # the machine, rather than for the fake's default 3 s
+        running = ds_id(fake.add_datasource("1001", running=True, sync_duration=0.0))
         spent = ds_id(fake.add_datasource("1001", sync_used=5))
         forbidden = ds_id(fake.add_datasource("1001", forbidden=True))
         multi = fake.add_datasource("1001", intervals=2)
@@ -172,7 +174,8 @@ async def test_timeout_after_send_is_retried_without_a_second_sync() -> None:
 
 async def test_18073_on_the_first_attempt_is_already_running() -> None:
     async with workspace_fake() as fake:
-        ds = ds_id(fake.add_datasource("1001", running=True))
+        # in progress until finish_sync (sync_duration=0.0), not for 3 s
+        ds = ds_id(fake.add_datasource("1001", running=True, sync_duration=0.0))
         async with session_for(fake) as session:
             report = await session.sync_many([("1001", ds)])
     assert report.results[0].status is SyncStatus.ALREADY_RUNNING
@@ -254,7 +257,8 @@ async def test_caller_cancellation_records_every_target() -> None:
 
 
 async def test_lazy_input_is_pulled_not_materialised() -> None:
-    async with workspace_fake() as fake:
+    # instant syncs: 3000 targets cycle over 20 datasources
+    async with workspace_fake(sync_duration=0.0) as fake:
         ids = add_plain(fake, 20, total_sync_allowed=10**9)
         pulled = 0
         finished = 0
@@ -386,7 +390,8 @@ async def test_wait_timeout_still_gives_a_result() -> None:
 
 
 async def test_sync_workspaces_discovers_skips_and_expands() -> None:
-    async with workspace_fake() as fake:
+    # instant syncs: each interval of a multi-interval datasource is started in turn
+    async with workspace_fake(sync_duration=0.0) as fake:
         fake.add_workspace(str(fake.default_org_id), "1002")
         plain = ds_id(fake.add_datasource("1001"))
         fake.add_datasource("1001", kind="local_drive")

@@ -30,13 +30,19 @@ ENV_NAMES = (
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeZoho]:
+def fake(request: pytest.FixtureRequest) -> Iterator[FakeZoho]:
+    # Syncs take the fake's default time unless a test asks for another duration with
+    # @pytest.mark.parametrize("fake", [seconds], indirect=True).
+    duration: dict[str, Any] = {}
+    if hasattr(request, "param"):
+        duration["sync_duration"] = request.param
     built = FakeZoho.populated(
         workspaces=2,
         datasources_per_workspace=5,
         mix=False,
         requests_per_minute=None,
         metadata_per_minute=None,
+        **duration,
     )
     with FakeZoho.run_in_thread(built) as running:
         yield running
@@ -153,6 +159,8 @@ def test_sync_workspace_jsonl_stdout_is_results_only(
     assert sum(fake.stats.syncs_started.values()) == 10
 
 
+# instant syncs: the second run syncs a datasource the first run synced
+@pytest.mark.parametrize("fake", [0.0], indirect=True, ids=["instant syncs"])
 def test_sync_named_datasources_as_json_and_csv(fake: FakeZoho, env: dict[str, str | None]) -> None:
     ws = workspace_ids(fake)[0]
     ids = datasource_ids(fake, ws)[:2]

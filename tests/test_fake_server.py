@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import json
 import re
 import ssl
@@ -248,7 +249,8 @@ async def test_discovery_shapes(session: aiohttp.ClientSession) -> None:
 
 
 async def test_datasource_entries_by_kind(session: aiohttp.ClientSession) -> None:
-    async with FakeZoho(time_zone="PST") as fake:
+    # instant syncs: the sync's outcome is read back at once
+    async with FakeZoho(time_zone="PST", sync_duration=0.0) as fake:
         org, ws = world(fake)
         plain = fake.add_datasource(ws)
         multi = fake.add_datasource(ws, intervals=3, outcome="Failed")
@@ -392,8 +394,74 @@ async def test_running_sync_then_finish(session: aiohttp.ClientSession) -> None:
         assert fake.stats.sync_calls[timed.datasource_id] == 2
 
 
+async def test_syncs_take_three_seconds_unless_told_otherwise(
+    session: aiohttp.ClientSession,
+) -> None:
+    clock = ManualClock()
+    async with FakeZoho(clock=clock) as fake:  # the default duration
+        org, ws = world(fake)
+        realistic = fake.add_datasource(ws).datasource_id
+        instant = fake.add_datasource(ws, sync_duration=0).datasource_id
+        assert realistic and instant
+        client = Client(session, fake)
+        await client.login()
+
+        assert (await client.sync(ws, realistic, org))[0] == 204
+        clock.advance(2.5)
+        status, body = await client.sync(ws, realistic, org)
+        assert (status, code(body)) == (400, 18073)  # still in progress
+        assert (await client.entries(ws, org))[0]["lastDataSyncStatus"] == ""
+        clock.advance(0.5)  # 3 s after the start: finished
+        assert (await client.entries(ws, org))[0]["lastDataSyncStatus"] == "Success"
+        assert (await client.sync(ws, realistic, org))[0] == 204
+
+        # sync_duration=0: the sync finishes the moment it starts
+        assert (await client.sync(ws, instant, org))[0] == 204
+        assert (await client.entries(ws, org))[1]["lastDataSyncStatus"] == "Success"
+        assert (await client.sync(ws, instant, org))[0] == 204
+        assert dict(fake.stats.syncs_started) == {realistic: 2, instant: 2}
+
+
+async def test_a_fake_wide_zero_duration_makes_every_sync_instant(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with FakeZoho(sync_duration=0.0) as fake:
+        org, ws = world(fake)
+        ds = fake.add_datasource(ws).datasource_id
+        assert ds
+        client = Client(session, fake)
+        await client.login()
+        for _ in range(3):
+            assert (await client.sync(ws, ds, org))[0] == 204
+        assert fake.stats.syncs_started[ds] == 3
+
+
+def test_negative_sync_durations_are_refused() -> None:
+    with pytest.raises(ValueError, match="sync_duration"):
+        FakeZoho(sync_duration=-1.0)
+    fake = FakeZoho()
+    _, ws = world(fake)
+    with pytest.raises(ValueError, match="sync_duration"):
+        fake.add_datasource(ws, sync_duration=-0.5)
+
+
+def test_fake_server_command_takes_the_fakes_default_sync_duration() -> None:
+    from click.testing import CliRunner
+
+    from zoho_async.cli import cli
+    from zoho_async.cli._demo import fake_server
+
+    (option,) = [p for p in fake_server.params if p.name == "sync_duration"]
+    default = inspect.signature(FakeZoho).parameters["sync_duration"].default
+    assert option.default == default == 3.0
+    shown = CliRunner().invoke(cli, ["fake-server", "--help"])
+    assert shown.exit_code == 0
+    assert "--sync-duration" in shown.output
+
+
 async def test_quota_is_shared_per_connection(session: aiohttp.ClientSession) -> None:
-    async with FakeZoho() as fake:
+    # instant syncs: the first datasource is synced again, to meet the spent quota
+    async with FakeZoho(sync_duration=0.0) as fake:
         org, ws = world(fake)
         first = fake.add_datasource(ws, connection_id="c1", sync_used=3, total_sync_allowed=5)
         second = fake.add_datasource(ws, connection_id="c1")
@@ -503,7 +571,8 @@ async def test_scripted_answers(session: aiohttp.ClientSession) -> None:
 
 
 async def test_drop_with_and_without_processing(session: aiohttp.ClientSession) -> None:
-    async with FakeZoho() as fake:
+    # instant syncs: the datasource is synced again after the lost answer
+    async with FakeZoho(sync_duration=0.0) as fake:
         org, ws = world(fake)
         ds = fake.add_datasource(ws).datasource_id
         assert ds

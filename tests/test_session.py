@@ -81,7 +81,8 @@ async def test_config_in_query_option(fake: FakeZoho) -> None:
 
 
 async def test_each_sync_error_maps_to_its_class(fake: FakeZoho) -> None:
-    running = fake.add_datasource("1001", running=True)
+    # in progress until finish_sync (sync_duration=0.0), not for the default 3 s
+    running = fake.add_datasource("1001", running=True, sync_duration=0.0)
     spent = fake.add_datasource("1001", sync_used=5, total_sync_allowed=5)
     forbidden = fake.add_datasource("1001", forbidden=True)
     multi = fake.add_datasource("1001", intervals=3)

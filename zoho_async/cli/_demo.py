@@ -35,6 +35,10 @@ __all__ = ["build_demo", "demo", "fake_server", "run_demo", "serve_fake"]
 _SOURCES = ("MySQL", "PostgreSQL", "Zoho CRM", "Salesforce CRM", "Google Sheets", "MS SQL Server")
 _SLOW_EVERY = 25  # every 25th sync request answers slowly
 _SLOW_SECONDS = 1.5
+# The demo's syncs take 2 s (those already running, 4 s), chosen here rather than taken from
+# FakeZoho's default, so that the demo's run and its --wait look the same whatever that
+# default becomes.
+_DEMO_SYNC_SECONDS = 2.0
 
 
 def _overall(metadata_per_minute: int) -> int:
@@ -97,7 +101,7 @@ def run_demo(
     """Start the demo fake on a thread and run a real bulk sync against it."""
     from zoho_async.testing import FakeZoho
 
-    fake, spec = build_demo(workspaces, datasources, rate, sync_seconds=2.0)
+    fake, spec = build_demo(workspaces, datasources, rate, sync_seconds=_DEMO_SYNC_SECONDS)
     with FakeZoho.run_in_thread(fake) as running:
         if not quiet:
             total = workspaces * datasources
@@ -144,6 +148,7 @@ def serve_fake(
     rate_limit: int,
     seed: int,
     mix: bool,
+    sync_duration: float = 3.0,
 ) -> int:
     """Run a populated FakeZoho in the foreground until Ctrl-C; print how to use it."""
     from zoho_async.testing import FakeZoho
@@ -158,6 +163,7 @@ def serve_fake(
         latency=latency_ms / 1000.0,
         metadata_per_minute=rate_limit or None,
         requests_per_minute=_overall(rate_limit) if rate_limit else None,
+        sync_duration=sync_duration,
     )
 
     async def serve() -> None:
@@ -166,7 +172,7 @@ def serve_fake(
         except OSError as exc:
             raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         try:
-            _announce(fake, workspaces, datasources, rate_limit)
+            _announce(fake, workspaces, datasources, rate_limit, sync_duration)
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break
@@ -179,11 +185,14 @@ def serve_fake(
     return 0
 
 
-def _announce(fake: FakeZoho, workspaces: int, datasources: int, rate_limit: int) -> None:
+def _announce(
+    fake: FakeZoho, workspaces: int, datasources: int, rate_limit: int, sync_duration: float
+) -> None:
     limit = f"{rate_limit} metadata calls a minute per org" if rate_limit else "no rate limit"
+    syncs = f"syncs take {sync_duration:g} s" if sync_duration > 0 else "syncs finish at once"
     lines = [
         f"FakeZoho is running at {fake.api_url} (Ctrl-C to stop)",
-        f"  {workspaces} workspaces x {datasources} datasources, {limit}",
+        f"  {workspaces} workspaces x {datasources} datasources, {limit}, {syncs}",
         "  These are the fake's own credentials, safe to share. Point your code at it with:",
         "",
         f"export ZOHO_API_URL={fake.api_url}",
@@ -259,6 +268,9 @@ def demo(
               metavar="N", help="Metadata calls a minute per org (0: no limit).")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fake world.")
 @click.option("--plain", is_flag=True, help="Only plain syncable datasources (no mix).")
+@click.option("--sync-duration", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              metavar="SECONDS", help="Seconds a started sync stays in progress, as real "
+              "syncs take time (0: syncs finish at once).")  # fmt: skip
 def fake_server(
     host: str,
     port: int,
@@ -268,6 +280,7 @@ def fake_server(
     rate_limit: int,
     seed: int,
     plain: bool,
+    sync_duration: float,
 ) -> None:
     """Run a fake Zoho Analytics in the foreground, for testing your own code.
 
@@ -284,5 +297,6 @@ def fake_server(
             rate_limit=rate_limit,
             seed=seed,
             mix=not plain,
+            sync_duration=sync_duration,
         )
     raise SystemExit(code)

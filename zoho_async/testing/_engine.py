@@ -73,6 +73,11 @@ def resolve(method: str, path: str) -> tuple[str, dict[str, str]]:
 
 # -- engine -----------------------------------------------------------------------------
 
+# Seconds a started sync stays "in progress" unless told otherwise. Real syncs take seconds,
+# not zero: a fake whose syncs finish at once hides the double starts that only happen when
+# a retry arrives after the first sync has already finished.
+DEFAULT_SYNC_DURATION = 3.0
+
 AUTH_PREFIX = "Zoho-oauthtoken "
 ORG_HEADER = "ZANALYTICS-ORGID"
 
@@ -88,7 +93,7 @@ class Settings:
     token_limit: int = 10
     token_window: float = 600.0
     throttle_status: int = 400
-    sync_duration: float = 0.0
+    sync_duration: float = DEFAULT_SYNC_DURATION
     latency: float = 0.0
     latency_jitter: float = 0.0
     time_zone: str = "IST"
@@ -99,6 +104,8 @@ class Settings:
             raise ValueError(f"time_zone must be one of {sorted(TIME_ZONES)}")
         if self.window_seconds <= 0 or self.token_window <= 0:
             raise ValueError("window lengths must be positive")
+        if self.sync_duration < 0:
+            raise ValueError("sync_duration must be 0 (instant) or more seconds")
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 from aiohttp import web
 
 from ._analytics import complete_sync, settle_sync
-from ._engine import Engine, Settings, build_app
+from ._engine import DEFAULT_SYNC_DURATION, Engine, Settings, build_app
 from ._faults import Fault
 from ._stats import FakeStats
 from ._world import FakeDatasource, FakeOrg, FakeWorkspace, populate
@@ -49,6 +49,12 @@ class FakeZoho:
             ...
             assert fake.stats.syncs_started.total() == 10
 
+    Syncs take time, as real ones do: a started sync stays in progress for
+    ``sync_duration`` seconds (3 by default; per datasource with
+    :meth:`add_datasource`), and a second sync of it meanwhile answers 18073 (already
+    running). ``sync_duration=0`` makes every sync finish the moment it starts, for tests
+    that need an instant sync; they should say so.
+
     The server runs on asyncio (aiohttp): use it from ``asyncio.run`` or anyio's asyncio
     backend, or from synchronous code with :meth:`run_in_thread`.
     """
@@ -63,7 +69,7 @@ class FakeZoho:
         token_limit: int = 10,
         token_window: float = 600.0,
         throttle_status: int = 400,
-        sync_duration: float = 0.0,
+        sync_duration: float = DEFAULT_SYNC_DURATION,
         latency: float = 0.0,
         latency_jitter: float = 0.0,
         time_zone: str = "IST",
@@ -284,7 +290,8 @@ class FakeZoho:
         id), or "live" (design-sync fields; sync answers 18061). Datasources naming the same
         ``connection_id`` share one quota (the first one's numbers). ``running=True`` starts
         with a sync in progress: for ``sync_duration`` seconds, or until :meth:`finish_sync`
-        when the duration is 0.
+        when the duration is 0. ``sync_duration`` overrides the fake's own for this
+        datasource (``None``: the fake's, 3 s by default; 0: every sync finishes at once).
 
         Example::
 

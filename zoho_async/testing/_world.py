@@ -247,6 +247,8 @@ class World:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
         if intervals < 1:
             raise ValueError("intervals must be at least 1")
+        if sync_duration is not None and sync_duration < 0:
+            raise ValueError("sync_duration must be 0 (instant) or more seconds")
         with self.lock:
             workspace = self.workspaces.get(workspace_id)
             if workspace is None:
