@@ -121,7 +121,7 @@ def check_settled_once(
     started = fake.stats.syncs_started
     assert max(started[d] for d in ids) <= 1, dict(started)
     for result in results:
-        datasource = result.target.datasource_id
+        datasource = result.target.datasource_id or ""
         assert result.status in (SyncStatus.STARTED, SyncStatus.UNCONFIRMED), result
         if result.status is SyncStatus.STARTED:
             assert started[datasource] == 1, result
