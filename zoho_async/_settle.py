@@ -47,10 +47,12 @@ from typing import Any
 import anyio
 import attrs
 
+from ._errors import TimeoutError
 from ._models import Datasource
 
 __all__ = [
-    "SETTLE_PATIENCE",
+    "RECHECKS",
+    "RESET_GRACE",
     "Baselines",
     "DsState",
     "Settlement",
@@ -64,8 +66,16 @@ __all__ = [
 Key = tuple[str | None, str]  # (org_id, workspace_id)
 Poll = Callable[[str | None, str], Awaitable[Any]]  # a listing's data, or None on failure
 
-# How long an attempt whose listing can only tell once the sync ends is listed again.
-SETTLE_PATIENCE = 120.0
+# How many more listings an attempt gets when only the end of its sync can tell (the
+# counter moved, but a datasource sharing it may have spent it). Each waits for one
+# recheck interval, and the attempt holds a worker meanwhile: syncs that end within about
+# three request timeouts (capped at 30 s) are settled STARTED, longer ones UNCONFIRMED.
+RECHECKS = 3
+
+# A connection reset after sending is given this long (at most the timeout) before its
+# listing is read: a reset usually means the far end is done with the request, unlike a
+# timeout, where Zoho may still be working on it.
+RESET_GRACE = 2.0
 
 _IN_PROGRESS_WORDS = ("progress", "running", "queued", "syncing", "initiated", "scheduled")
 
@@ -311,15 +321,15 @@ def settler(
     interval_id: str | None,
     *,
     delay: float,
-    patience: float = SETTLE_PATIENCE,
     waiting: Callable[[], AbstractContextManager[anyio.CancelScope]] | None = None,
 ) -> Callable[[Any, bool], Awaitable[Settlement]]:
     """The executor's ``settle`` callback for one Sync Data target.
 
-    A lost answer (``answered=False``) is given ``delay`` seconds (the request timeout: as
-    long again as the answer had) before the listing is read. When the listing can only
-    tell once the sync ends, the workspace is listed again every ``delay`` (1-10 s) for up
-    to ``patience`` seconds. ``waiting`` bounds every wait (a run's deadline or stop).
+    A lost answer (``answered=False``) is given ``delay`` seconds after a timeout (the
+    request timeout: as long again as the answer had), or :data:`RESET_GRACE` after a
+    reset connection, before the listing is read. When the listing can only
+    tell once the sync ends, the workspace is listed again every ``delay`` (1-10 s), up to
+    :data:`RECHECKS` times. ``waiting`` bounds every wait (a run's deadline or stop).
     Listings are shared with every attempt of the workspace settling at the same time.
     """
     recheck = min(max(delay, 1.0), 10.0)
@@ -333,13 +343,13 @@ def settler(
             await anyio.sleep(seconds)
         return not scope.cancel_called
 
-    async def settle_attempt(_error: Any, answered: bool) -> Settlement:
+    async def settle_attempt(error: Any, answered: bool) -> Settlement:
         baseline = baselines.baseline(key)
         if baseline is None:
             return settle(None, None, datasource_id, interval_id, answered=answered)
         if not answered:
-            await pause(delay)
-        give_up = anyio.current_time() + patience
+            await pause(delay if isinstance(error, TimeoutError) else min(delay, RESET_GRACE))
+        rechecks = RECHECKS
         while True:
             now = await baselines.listing_after(key, anyio.current_time())
             verdict = settle(
@@ -350,8 +360,8 @@ def settler(
                 ours=baselines.ours(key, datasource_id),
                 answered=answered,
             )
-            left = give_up - anyio.current_time()
-            if not verdict.later or left <= 0 or not await pause(min(recheck, left)):
+            if not verdict.later or rechecks <= 0 or not await pause(recheck):
                 return verdict
+            rechecks -= 1
 
     return settle_attempt
