@@ -56,6 +56,7 @@ from ._results import (
     SyncResult,
     SyncStatus,
     SyncTarget,
+    is_ok,
 )
 from ._retry import RetryPolicy
 from ._session import USER_AGENT, AnalyticsSession, Workspace, __version__
@@ -97,11 +98,11 @@ __all__ = [
     "SyncInterval",
     "SyncPlan",
     "SyncQuotaExceededError",
-    "SyncUnconfirmedError",
     "SyncReport",
     "SyncResult",
     "SyncStatus",
     "SyncTarget",
+    "SyncUnconfirmedError",
     "TimeoutError",
     "TokenError",
     "TokenRefreshError",
@@ -114,5 +115,6 @@ __all__ = [
     "ZohoError",
     "__version__",
     "check_id",
+    "is_ok",
     "parse_zoho_time",
 ]

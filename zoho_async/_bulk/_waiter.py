@@ -126,6 +126,9 @@ class Waiter:
         """Wait for ``result``'s outcome; True when ``key`` needs a poller started."""
         trigger = result.started_at
         assert trigger is not None
+        # waited=True: from here on, a result without an outcome is a wait that ended
+        # unanswered, which is not ok (see _results.is_ok)
+        result = attrs.evolve(result, waited=True)
         pending = Pending(result, trigger, self._clock() + self._wait_timeout, baseline)
         group = self._groups.get(key)
         if group is None:
