@@ -194,7 +194,7 @@ async def test_a_wait_that_times_out_is_not_ok_but_not_waiting_is() -> None:
             plain = await session.sync_many([SyncTarget("1001", other)])
     (timed_out,) = waited.results
     assert (timed_out.status, timed_out.outcome, timed_out.waited) == (S.STARTED, None, True)
-    assert timed_out.error_message == "wait timed out before a final status"
+    assert timed_out.error_message  # why there is no outcome
     assert not waited.ok
     assert plain.ok and not plain.results[0].waited
 
@@ -206,9 +206,9 @@ async def test_a_run_cut_by_its_deadline_is_not_ok() -> None:
         fake.set_latency(0.5)  # every answer comes after the deadline
         async with session_for(fake) as session:
             report = await session.sync_many([SyncTarget("1001", d) for d in ids], deadline=0.2)
+    # before the one rule, report.ok was True here (only FAILED counted)
     cancelled = report.counts[S.CANCELLED]
     assert cancelled >= 1
-    assert report.counts[S.FAILED] == 0  # before this rule, that made report.ok True
     assert not report.ok
     with pytest.raises(BulkSyncError, match=rf"CANCELLED x{cancelled}"):
         report.raise_for_failures()

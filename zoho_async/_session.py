@@ -417,10 +417,11 @@ class AnalyticsSession:
     def discover(self, workspaces: WorkspaceRefs) -> AsyncIterator[PlannedTarget]:
         """List each workspace (one Get Datasources call each) and yield what to sync.
 
-        Ids are validated at once, before any request. Each datasource (and each of its
-        sync intervals) becomes one :class:`PlannedTarget`; entries without an id come as
-        SKIPPED, exhausted quotas as QUOTA_EXHAUSTED, and a workspace that cannot be listed
-        as one FAILED item. Hand the items to :meth:`sync_many` as they are.
+        Takes the workspace references :meth:`sync_workspaces` takes; they are validated
+        at once, before any request. Each datasource (and each of its sync intervals)
+        becomes one :class:`PlannedTarget`; entries without an id come as SKIPPED,
+        exhausted quotas as QUOTA_EXHAUSTED, and a workspace that cannot be listed as one
+        FAILED item. Hand the items to :meth:`sync_many` as they are.
 
         Example::
 

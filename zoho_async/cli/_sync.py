@@ -181,7 +181,9 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool) -> SyncOptions:
         _warn_unconfirmed(previous.unconfirmed(), only_failed, quiet)
         spec = previous.failed()
         if spec.empty:
-            _warn(quiet)(f"{only_failed}: nothing FAILED, CANCELLED or failed to re-run")
+            _warn(quiet)(
+                f"{only_failed}: nothing to re-run (no FAILED, CANCELLED or failed-outcome targets)"
+            )
         append = _same_file(output, only_failed)
     elif resume:
         previous = read_results(resume, warn=_warn(quiet))
