@@ -181,3 +181,20 @@ def test_help_says_unconfirmed_is_not_resent() -> None:
     text = " ".join(CliRunner().invoke(cli, ["sync", "--help"]).output.split())
     assert "UNCONFIRMED targets are never re-sent" in text
     assert "it must exist" in text
+
+
+def test_a_failed_wait_outcome_exits_1_and_the_json_report_agrees(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    ws = workspace(fake)
+    bad = fake.add_datasource(ws, outcome="Failed").datasource_id
+    assert bad is not None
+    args = [ws, ids(fake)[0], bad, "--wait", "--poll-interval", "0.05"]
+    result = run([*args, "-f", "json"], env)
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["ok"] is False  # SyncReport.ok, the same rule as the exit code
+    assert sorted(r["outcome"] for r in doc["results"]) == ["Failed", "Success"]
+    table = run(args, env)
+    assert table.exit_code == 1
+    assert "outcome: Failed" in table.stdout
