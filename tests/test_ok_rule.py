@@ -159,20 +159,19 @@ def test_cli_shows_unconfirmed_in_progress_and_in_the_failures_table() -> None:
 
 @pytest.mark.anyio
 async def test_a_failed_outcome_makes_the_report_not_ok() -> None:
-    # instant syncs (sync_duration=0): the outcome is in the first listing after the trigger
+    # instant syncs (sync_duration=0): the outcome is in the first listing after the
+    # trigger; discovered targets carry the listing's baseline to recognise it by
     async with workspace_fake(sync_duration=0.0) as fake:
         good = ds_id(fake.add_datasource("1001"))
         bad = ds_id(fake.add_datasource("1001", outcome="Failed"))
         async with session_for(fake) as session:
+            planned = [p async for p in session.discover(["1001"])]
             report = await session.sync_many(
-                [SyncTarget("1001", good), SyncTarget("1001", bad)],
-                wait=True,
-                poll_interval=0.05,
-                wait_timeout=30,
+                planned, wait=True, poll_interval=0.05, wait_timeout=30
             )
-    assert [(r.status, r.outcome, r.waited) for r in report.results] == [
-        (S.STARTED, "Success", True),
-        (S.STARTED, "Failed", True),
+    assert [(r.target.datasource_id, r.status, r.outcome, r.waited) for r in report.results] == [
+        (good, S.STARTED, "Success", True),
+        (bad, S.STARTED, "Failed", True),
     ]
     assert not report.ok
     assert report.failed == ()
