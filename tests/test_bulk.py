@@ -98,7 +98,7 @@ async def test_every_documented_failure_maps_to_its_status() -> None:
     assert all(r.attempts == 1 for r in report.results)  # none of these is retried
     assert report.failed == tuple(r for r in report.results if r.status is SyncStatus.FAILED)
     assert not report.ok
-    with pytest.raises(Exception, match="5 of 9 syncs failed"):
+    with pytest.raises(Exception, match="5 of 9 targets not ok"):
         report.raise_for_failures()
     assert report.results[3].error_type == "PermissionDeniedError"
     assert report.results[3].http_status == 403
@@ -434,7 +434,7 @@ async def test_plan_sync_sends_no_sync() -> None:
         fake.add_datasource("1001", kind="local_drive")
         async with session_for(fake) as session:
             plan = await session.plan_sync(["1001"])
-            by_target = await session.plan_sync([("1001", ds)] * 3)
+            by_target = await session.plan_sync([SyncTarget("1001", ds)] * 3)
     assert fake.stats.sync_calls.total() == 0
     assert plan.counts == {"sync": 1, "skip": 1}
     assert plan.quota_spend == 1 and plan.to_sync[0].quota_left == 2

@@ -17,9 +17,15 @@ from zoho_async.cli._targets import read_results, read_targets, spec_from_argume
 
 
 def result(
-    status: SyncStatus, *, outcome: str | None = None, error_type: str | None = None
+    status: SyncStatus,
+    *,
+    outcome: str | None = None,
+    error_type: str | None = None,
+    waited: bool = False,
 ) -> SyncResult:
-    return SyncResult(SyncTarget("1", "2"), 0, status, outcome=outcome, error_type=error_type)
+    return SyncResult(
+        SyncTarget("1", "2"), 0, status, outcome=outcome, error_type=error_type, waited=waited
+    )
 
 
 @pytest.mark.parametrize(
@@ -40,7 +46,9 @@ def test_exit_code_with_wait_auth_and_interrupt() -> None:
     ok = result(SyncStatus.STARTED, outcome="Success")
     assert exit_code([ok], wait=True, interrupted=False) == 0
     assert exit_code([result(SyncStatus.STARTED, outcome="Failed")], wait=True, interrupted=False)
-    assert exit_code([result(SyncStatus.STARTED)], wait=True, interrupted=False) == 1
+    # a wait that ended without a final status (the waiter marks what it waited for)
+    unknown = result(SyncStatus.STARTED, waited=True)
+    assert exit_code([unknown], wait=True, interrupted=False) == 1
     auth = result(SyncStatus.FAILED, error_type="TokenRefreshError")
     assert exit_code([ok, auth], wait=False, interrupted=False) == 3
     assert exit_code([ok], wait=False, interrupted=True) == 130

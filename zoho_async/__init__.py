@@ -56,6 +56,7 @@ from ._results import (
     SyncResult,
     SyncStatus,
     SyncTarget,
+    is_ok,
 )
 from ._retry import RetryPolicy
 from ._session import USER_AGENT, AnalyticsSession, Workspace, __version__
@@ -114,5 +115,6 @@ __all__ = [
     "ZohoError",
     "__version__",
     "check_id",
+    "is_ok",
     "parse_zoho_time",
 ]

@@ -35,6 +35,8 @@ __all__ = [
     "SyncStatus",
     "SyncTarget",
     "coerce_target",
+    "is_ok",
+    "outcome_succeeded",
     "result_from_call",
 ]
 
@@ -94,15 +96,30 @@ class SyncTarget:
         return out
 
 
+_TARGET_KEYS = frozenset(
+    {"workspace_id", "datasource_id", "org_id", "config", "sync_interval_id", "name"}
+)
+
+
 def coerce_target(item: object) -> SyncTarget:
-    """A ``SyncTarget`` from a target or a ``(workspace_id, datasource_id)`` tuple."""
+    """A ``SyncTarget`` from a target, a mapping with ``workspace_id`` and
+    ``datasource_id`` (and optionally the other fields of :class:`SyncTarget`), or a
+    ``(workspace_id, datasource_id[, org_id[, config]])`` tuple."""
     if isinstance(item, SyncTarget):
         return item
+    if isinstance(item, Mapping):
+        unknown = set(item) - _TARGET_KEYS
+        if unknown or "workspace_id" not in item or "datasource_id" not in item:
+            raise InvalidInputError(
+                "a target mapping needs workspace_id and datasource_id and takes only "
+                f"{sorted(_TARGET_KEYS)}; got the keys {sorted(map(str, item))}"
+            )
+        return SyncTarget(**{str(key): value for key, value in item.items()})
     if isinstance(item, tuple | list) and 2 <= len(item) <= 4:
         return SyncTarget(*item)
     raise InvalidInputError(
-        "a target must be a SyncTarget or a (workspace_id, datasource_id) tuple, "
-        f"got {type(item).__name__}"
+        "a target must be a SyncTarget, a (workspace_id, datasource_id) tuple or a mapping "
+        f"with those keys, got {type(item).__name__}"
     )
 
 
@@ -172,7 +189,11 @@ class PlannedTarget:
 
 
 class SyncStatus(enum.Enum):
-    """What happened to one target."""
+    """What happened to one target.
+
+    Whether a status is *ok* is decided by :func:`is_ok` (see :attr:`ok`); the table is
+    in the README's "What counts as ok".
+    """
 
     STARTED = "STARTED"
     ALREADY_RUNNING = "ALREADY_RUNNING"
@@ -186,8 +207,59 @@ class SyncStatus(enum.Enum):
 
     @property
     def ok(self) -> bool:
-        """STARTED and ALREADY_RUNNING mean the datasource is (being) synced."""
+        """Whether this status alone is ok: not FAILED, CANCELLED or UNCONFIRMED.
+
+        SKIPPED (nothing to sync) and QUOTA_EXHAUSTED (no manual sync left today) are ok:
+        re-running cannot change them. A STARTED or ALREADY_RUNNING *result* can still be
+        not ok because of its wait; use :attr:`SyncResult.ok` for a result.
+        """
+        return self not in _NOT_OK_STATUSES
+
+    @property
+    def syncing(self) -> bool:
+        """STARTED and ALREADY_RUNNING: a sync of the datasource was (being) run, so with
+        ``wait=True`` the result carries its outcome."""
         return self in (SyncStatus.STARTED, SyncStatus.ALREADY_RUNNING)
+
+
+_NOT_OK_STATUSES = frozenset({SyncStatus.FAILED, SyncStatus.CANCELLED, SyncStatus.UNCONFIRMED})
+
+# lastDataSyncStatus texts that mean the sync finished well, compared case-insensitively.
+# Anything else that is final ("Failed", "Error", "Partial Success", ...) is a failed
+# outcome: a list of good words fails safe when Zoho adds a new bad one.
+SUCCESS_OUTCOMES = frozenset({"success", "successful", "succeeded", "completed"})
+
+
+def outcome_succeeded(outcome: str) -> bool:
+    """Whether Zoho's final ``lastDataSyncStatus`` text means the sync succeeded."""
+    return outcome.strip().casefold() in SUCCESS_OUTCOMES
+
+
+def is_ok(status: SyncStatus, outcome: str | None = None, *, waited: bool = False) -> bool:
+    """The one definition of "ok", used by results, reports and the CLI's exit code.
+
+    ==========================================  =====  =========
+    status (and wait)                           ok?    CLI exit
+    ==========================================  =====  =========
+    STARTED / ALREADY_RUNNING, not waited       yes    0
+    STARTED / ALREADY_RUNNING, outcome success  yes    0
+    STARTED / ALREADY_RUNNING, other outcome    no     1
+    STARTED / ALREADY_RUNNING, waited, no       no     1
+    outcome (wait timed out or was stopped)
+    QUOTA_EXHAUSTED, SKIPPED                    yes    0
+    FAILED, CANCELLED, UNCONFIRMED              no     1
+    ==========================================  =====  =========
+
+    ``waited`` says the run waited for this sync's outcome (``wait=True``): a wait that
+    ended without a final status is not ok, because nobody knows whether the data arrived.
+    """
+    if not status.ok:
+        return False
+    if not status.syncing:
+        return True
+    if outcome is not None:
+        return outcome_succeeded(outcome)
+    return not waited
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -199,9 +271,11 @@ class SyncResult:
     """The one result of one target of a bulk run.
 
     ``error_code`` is Zoho's code (``None`` for network failures and local errors);
-    ``error_type`` the name of the error class. With ``wait=True``, ``outcome`` is Zoho's
-    final ``lastDataSyncStatus`` ("Success", "Failed", ...) and ``completed_at`` its time;
-    ``outcome`` stays ``None`` when the wait timed out.
+    ``error_type`` the name of the error class. With ``wait=True``, ``waited`` is True for
+    every STARTED / ALREADY_RUNNING result, ``outcome`` is Zoho's final
+    ``lastDataSyncStatus`` ("Success", "Failed", ...) and ``completed_at`` its time;
+    ``outcome`` stays ``None`` when the wait timed out or was stopped (the reason is in
+    ``error_message``). :attr:`ok` applies :func:`is_ok`.
     """
 
     target: SyncTarget | InvalidTarget
@@ -216,10 +290,15 @@ class SyncResult:
     outcome: str | None = None
     completed_at: datetime | None = None
     error_type: str | None = None
+    waited: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.status.ok
+        """Not FAILED, CANCELLED or UNCONFIRMED, and a wait (if any) that ended in success.
+
+        See :func:`is_ok` for the whole table.
+        """
+        return is_ok(self.status, self.outcome, waited=self.waited)
 
     def to_dict(self) -> dict[str, Any]:
         """A flat, JSON-safe dict (the results-file format, one per line)."""
@@ -354,7 +433,8 @@ ROW_FIELDS = (
 
 
 class BulkSyncError(ZohoError):
-    """Raised by :meth:`SyncReport.raise_for_failures`; ``failed`` lists the FAILED results."""
+    """Raised by :meth:`SyncReport.raise_for_failures`; ``failed`` lists every result that
+    is not ok (FAILED, CANCELLED, UNCONFIRMED, and failed or unknown wait outcomes)."""
 
     def __init__(self, message: str, failed: tuple[SyncResult, ...]) -> None:
         super().__init__(message)
@@ -386,22 +466,37 @@ class SyncReport:
 
     @property
     def failed(self) -> tuple[SyncResult, ...]:
+        """The results whose status is FAILED (see :attr:`not_ok` for every failure)."""
         return tuple(r for r in self.results if r.status is SyncStatus.FAILED)
 
     @property
+    def not_ok(self) -> tuple[SyncResult, ...]:
+        """Every result that is not :attr:`SyncResult.ok`, in input order."""
+        return tuple(r for r in self.results if not r.ok)
+
+    @property
     def ok(self) -> bool:
-        """True when no target FAILED."""
-        return not self.failed
+        """True when every result is ok (:func:`is_ok`): none FAILED, CANCELLED or
+        UNCONFIRMED, and every waited sync ended in success. The CLI exits 0 exactly then
+        (unless interrupted or refused authentication)."""
+        return not self.not_ok
 
     def raise_for_failures(self) -> None:
-        """Raise :class:`BulkSyncError` when any target FAILED."""
-        failed = self.failed
-        if failed:
-            codes = Counter(str(r.error_code or r.error_type or "?") for r in failed)
-            detail = ", ".join(f"{code} x{n}" for code, n in codes.most_common(5))
-            raise BulkSyncError(
-                f"{len(failed)} of {len(self.results)} syncs failed ({detail})", failed
-            )
+        """Raise :class:`BulkSyncError` listing every result that is not ok.
+
+        The message counts them by status (or wait outcome) and by Zoho's code.
+        """
+        bad = self.not_ok
+        if not bad:
+            return
+        kinds = Counter(_kind(r) for r in bad)
+        detail = ", ".join(f"{kind} x{n}" for kind, n in kinds.most_common())
+        codes = Counter(
+            str(r.error_code or r.error_type) for r in bad if r.error_code or r.error_type
+        )
+        if codes:
+            detail += "; codes: " + ", ".join(f"{c} x{n}" for c, n in codes.most_common(5))
+        raise BulkSyncError(f"{len(bad)} of {len(self.results)} targets not ok ({detail})", bad)
 
     def to_rows(self) -> list[dict[str, Any]]:
         """One flat dict per result, keys in :data:`ROW_FIELDS` order (for CSV)."""
@@ -426,6 +521,15 @@ class SyncReport:
             "results": [r.to_dict() for r in self.results],
         }
         return json.dumps(doc, **dumps_kwargs)
+
+
+def _kind(result: SyncResult) -> str:
+    """How a result that is not ok failed, for messages: its status, or its outcome."""
+    if not result.status.ok:
+        return result.status.value
+    if result.outcome is not None:
+        return f"outcome {result.outcome!r}"
+    return "no outcome"
 
 
 @attrs.frozen

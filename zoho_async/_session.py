@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import ssl as ssl_module
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any
@@ -55,7 +55,12 @@ USER_AGENT = f"zoho-async/{__version__}"
 
 OnResult = Callable[[SyncResult], Awaitable[None] | None]
 Targets = Iterable[Any] | AsyncIterable[Any]
-WorkspaceRefs = Iterable[str | WorkspaceInfo | tuple[str, str]]
+# What sync_workspaces and discover take: an id (the session's org), a WorkspaceInfo, a
+# Workspace handle, a mapping {"workspace_id": ..., "org_id": ...}, or an
+# (org_id, workspace_id) tuple. plan_sync takes the same except the tuple (ambiguous there).
+WorkspaceRefs = Iterable[
+    "str | int | WorkspaceInfo | Workspace | Mapping[str, Any] | tuple[str, str]"
+]
 
 
 class _State(enum.Enum):
@@ -441,8 +446,12 @@ class AnalyticsSession:
 
         Entries without a datasource id are SKIPPED, exhausted quotas are QUOTA_EXHAUSTED
         without a sync call, and a datasource with several intervals gets one sync each.
-        Workspaces are ids (with the session's org), ``(org_id, workspace_id)`` pairs or
-        ``WorkspaceInfo`` objects.
+        Workspaces are ids (``str`` or ``int``, with the session's org), ``WorkspaceInfo``
+        objects, ``session.workspace(...)`` handles, mappings
+        ``{"workspace_id": ..., "org_id": ...}``, or ``(org_id, workspace_id)`` tuples (the
+        same kinds :meth:`plan_sync` takes, plus the tuple). Anything else, a
+        :class:`SyncTarget` included, raises ``InvalidInputError`` before any request.
+        ``report.ok`` and ``raise_for_failures()`` follow :func:`~zoho_async.is_ok`.
 
         Example::
 
@@ -459,10 +468,11 @@ class AnalyticsSession:
     def discover(self, workspaces: WorkspaceRefs) -> AsyncIterator[PlannedTarget]:
         """List each workspace (one Get Datasources call each) and yield what to sync.
 
-        Ids are validated at once, before any request. Each datasource (and each of its
-        sync intervals) becomes one :class:`PlannedTarget`; entries without an id come as
-        SKIPPED, exhausted quotas as QUOTA_EXHAUSTED, and a workspace that cannot be listed
-        as one FAILED item. Hand the items to :meth:`sync_many` as they are.
+        Takes the workspace references :meth:`sync_workspaces` takes; they are validated
+        at once, before any request. Each datasource (and each of its sync intervals)
+        becomes one :class:`PlannedTarget`; entries without an id come as SKIPPED,
+        exhausted quotas as QUOTA_EXHAUSTED, and a workspace that cannot be listed as one
+        FAILED item. Hand the items to :meth:`sync_many` as they are.
 
         Example::
 
@@ -477,8 +487,13 @@ class AnalyticsSession:
     ) -> SyncPlan:
         """A dry run: what would be synced and the quota left. Sends no sync.
 
-        Accepts workspace ids (discovered like :meth:`sync_workspaces`) or targets (their
-        workspaces are listed once each to read quotas).
+        Accepts workspaces, discovered like :meth:`sync_workspaces` (ids, ``WorkspaceInfo``,
+        ``session.workspace(...)`` handles, ``{"workspace_id": ..., "org_id": ...}``), and
+        targets as :meth:`sync_many` takes them (``SyncTarget``, ``PlannedTarget``,
+        ``{"workspace_id": ..., "datasource_id": ...}``), mixed freely; each workspace is
+        listed once to read quotas. A bare 2-tuple is refused with ``InvalidInputError``
+        before any request: it could be ``(org_id, workspace_id)`` or
+        ``(workspace_id, datasource_id)``.
 
         Example::
 

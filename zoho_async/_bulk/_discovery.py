@@ -8,17 +8,18 @@ listed one FAILED (or CANCELLED) item.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import attrs
 
-from .._errors import ZohoError
+from .._errors import InvalidInputError, ZohoError
 from .._executor import Executor
 from .._models import Datasource, WorkspaceInfo
 from .._protocol import datasources_request, entries
 from .._results import (
+    InvalidTarget,
     PlanEntry,
     PlannedTarget,
     SyncPlan,
@@ -32,30 +33,124 @@ from .._results import (
 from .._validation import check_id, check_optional_id
 from ._context import BulkContext
 
-__all__ = ["discover", "expand", "normalise_workspaces", "plan_sync"]
+__all__ = [
+    "WORKSPACE_REF_KINDS",
+    "discover",
+    "expand",
+    "normalise_workspaces",
+    "plan_sync",
+    "workspace_pair",
+]
 
-WorkspaceRef = str | int | WorkspaceInfo | tuple[str, str]
+
+@runtime_checkable
+class WorkspaceLike(Protocol):
+    """A workspace object: ``WorkspaceInfo``, or the session's ``Workspace`` handle (which
+    lives above this layer, so it is recognised by its shape)."""
+
+    @property
+    def workspace_id(self) -> str: ...
+
+    @property
+    def org_id(self) -> str | None: ...
+
+
+WorkspaceRef = str | int | WorkspaceInfo | WorkspaceLike | Mapping[str, Any] | tuple[str, str]
 Pair = tuple[str | None, str]  # (org_id, workspace_id)
+
+# Named in every error about a workspace reference, so the fix is in the message.
+WORKSPACE_REF_KINDS = (
+    "a workspace id, WorkspaceInfo(workspace_id, org_id=...), session.workspace(workspace_id, "
+    "org_id), or {'workspace_id': ..., 'org_id': ...}"
+)
+_AMBIGUOUS = (
+    "a bare 2-tuple is ambiguous here: it could be (org_id, workspace_id) or "
+    "(workspace_id, datasource_id). For a datasource use SyncTarget(workspace_id, "
+    "datasource_id) or {'workspace_id': ..., 'datasource_id': ...}; for a workspace use "
+    + WORKSPACE_REF_KINDS
+)
+
+
+def _is_target(item: object) -> bool:
+    return isinstance(item, SyncTarget | PlannedTarget | InvalidTarget)
+
+
+def _mapping_pair(default_org: str | None, entry: Mapping[Any, Any]) -> Pair:
+    # datasource_id: None is allowed: it means "the whole workspace", as in targets files
+    unknown = set(entry) - {"workspace_id", "org_id", "datasource_id"}
+    if unknown:
+        raise InvalidInputError(
+            f"a workspace reference takes the keys workspace_id and org_id, got "
+            f"{sorted(map(str, unknown))}; targets (with datasource_id) go to sync_many"
+        )
+    return (
+        check_optional_id(entry.get("org_id"), "org_id") or default_org,
+        check_id(entry.get("workspace_id"), "workspace_id"),
+    )
+
+
+def workspace_pair(default_org: str | None, entry: object, *, pairs: bool) -> Pair | None:
+    """The (org_id, workspace_id) of a workspace reference, or ``None`` for anything else.
+
+    Workspace references: an id (``str`` or ``int``; the session's org), a
+    ``WorkspaceInfo``, a ``Workspace`` handle, or a mapping with ``workspace_id`` (and
+    optionally ``org_id``). ``pairs`` says whether a bare ``(org_id, workspace_id)``
+    2-tuple is read as a workspace too (only where nothing else could be meant).
+    """
+    if _is_target(entry):
+        return None
+    if isinstance(entry, str | int) and not isinstance(entry, bool):
+        return (default_org, check_id(entry, "workspace_id"))
+    if isinstance(entry, WorkspaceInfo | WorkspaceLike):
+        return (
+            check_optional_id(entry.org_id, "org_id") or default_org,
+            check_id(entry.workspace_id, "workspace_id"),
+        )
+    if isinstance(entry, Mapping):
+        return _mapping_pair(default_org, entry) if entry.get("datasource_id") is None else None
+    if pairs and isinstance(entry, tuple) and len(entry) == 2:
+        return (
+            check_optional_id(entry[0], "org_id") or default_org,
+            check_id(entry[1], "workspace_id"),
+        )
+    return None
 
 
 def normalise_workspaces(default_org: str | None, workspaces: Iterable[WorkspaceRef]) -> list[Pair]:
-    """(org_id, workspace_id) pairs, validated before any request."""
-    if isinstance(workspaces, str):
+    """(org_id, workspace_id) pairs, validated before any request.
+
+    Accepts every kind :func:`workspace_pair` reads, and ``(org_id, workspace_id)``
+    2-tuples (unambiguous here: everything given is a workspace). A target is refused with
+    an :class:`InvalidInputError` that says where targets go.
+    """
+    if isinstance(workspaces, str | int) and not isinstance(workspaces, bool):
         workspaces = [workspaces]
     out: list[Pair] = []
     for entry in workspaces:
-        if isinstance(entry, WorkspaceInfo):
-            out.append((entry.org_id or default_org, entry.workspace_id))
-        elif isinstance(entry, tuple) and len(entry) == 2:
-            out.append(
-                (
-                    check_optional_id(entry[0], "org_id") or default_org,
-                    check_id(entry[1], "workspace_id"),
-                )
+        pair = workspace_pair(default_org, entry, pairs=True)
+        if pair is None:
+            raise InvalidInputError(
+                f"not a workspace reference: {_shown(entry)}; use {WORKSPACE_REF_KINDS} or an "
+                "(org_id, workspace_id) tuple (give datasource targets to sync_many)"
             )
-        else:
-            out.append((default_org, check_id(entry, "workspace_id")))
+        out.append(pair)
     return out
+
+
+def _shown(entry: object) -> str:
+    text = repr(entry)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _plan_target(item: object) -> SyncTarget:
+    """A target given to plan_sync: what ``sync_many`` takes (SyncTarget, PlannedTarget,
+    a mapping with datasource_id, a 3- or 4-tuple), except a bare 2-tuple, refused as
+    ambiguous."""
+    if isinstance(item, PlannedTarget):
+        return item.target
+    if isinstance(item, tuple | list) and len(item) == 2:
+        raise InvalidInputError(f"plan_sync got {_shown(item)}: {_AMBIGUOUS}")
+    return coerce_target(item)
 
 
 def expand(
@@ -153,11 +248,15 @@ async def plan_sync(
         items = [targets_or_workspaces]
     else:
         items = list(targets_or_workspaces)
-    workspaces = [
-        x for x in items if isinstance(x, str | int | WorkspaceInfo) and not isinstance(x, bool)
-    ]
-    targets = [coerce_target(x) for x in items if not isinstance(x, str | int | WorkspaceInfo)]
-    pairs = normalise_workspaces(context.org_id, workspaces)
+    # Validate every item before the first listing, as sync_workspaces does.
+    pairs: list[Pair] = []
+    targets: list[SyncTarget] = []
+    for item in items:
+        pair = workspace_pair(context.org_id, item, pairs=False)
+        if pair is not None:
+            pairs.append(pair)
+        else:
+            targets.append(_plan_target(item))
     plan: list[PlanEntry] = []
     listed: dict[Pair, _Listing] = {}
 

@@ -163,6 +163,10 @@ class Waiter:
         """
         trigger = result.started_at
         assert trigger is not None
+        if report:
+            # waited=True: from here on, a result without an outcome is a wait that ended
+            # unanswered, which is not ok (see _results.is_ok)
+            result = attrs.evolve(result, waited=True)
         pending = Pending(
             result, trigger, self._clock() + self._wait_timeout, baseline, report=report
         )

@@ -38,6 +38,7 @@ _LABELS = {
     SyncStatus.SKIPPED: "skipped",
     SyncStatus.FAILED: "failed",
     SyncStatus.CANCELLED: "cancelled",
+    SyncStatus.UNCONFIRMED: "unconfirmed",
 }
 
 
@@ -73,7 +74,10 @@ class _Tally:
             self.counts[result.status] += 1
 
     def counts_text(self) -> str:
-        return ", ".join(f"{n} {_LABELS[s]}" for s in SyncStatus if (n := self.counts[s]))
+        # .get: a status added to the SDK later must not crash a running display
+        return ", ".join(
+            f"{n} {_LABELS.get(s, s.value.lower())}" for s in SyncStatus if (n := self.counts[s])
+        )
 
     def per_minute(self) -> float:
         elapsed = time.monotonic() - self.started

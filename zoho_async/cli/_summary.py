@@ -1,14 +1,16 @@
 """The end of a run: the exit code and the summary (counts per status, then failures).
 
-Exit codes (also in ``--help`` and the README):
+Exit codes (also in ``--help`` and the README). Whether a result is ok is the SDK's one
+rule, :attr:`zoho_async.SyncResult.ok`, so ``report.ok`` is True exactly when this exits 0
+(short of exits 3 and 130):
 
 ==== =====================================================================================
-0    every target STARTED or ALREADY_RUNNING (with ``--wait``: and finished "Success");
-     SKIPPED (Local Drive, Snapshot) and QUOTA_EXHAUSTED do not fail a run: re-running
-     cannot fix them
-1    some target FAILED or was CANCELLED (``--deadline``), or with ``--wait`` finished with
-     another outcome or did not finish in time
-2    usage or input error (bad ids, unreadable targets file, unknown data centre)
+0    every result ok: STARTED or ALREADY_RUNNING (with ``--wait``: and finished "Success"),
+     SKIPPED (Local Drive, Snapshot) or QUOTA_EXHAUSTED; re-running cannot fix the last two
+1    some result not ok: FAILED, CANCELLED (``--deadline``), UNCONFIRMED (may have
+     started; not re-sent), or with ``--wait`` finished with another outcome or did not
+     finish in time
+2    usage or input error (bad ids, unreadable targets or results file, unknown data centre)
 3    authentication failure (the access token could not be obtained or was refused)
 130  interrupted (Ctrl-C), after writing a result for every target
 ==== =====================================================================================
@@ -47,23 +49,20 @@ EXIT_INTERRUPTED = 130
 AUTH_ERROR_TYPES = frozenset(
     {"AuthError", "TokenError", "TokenRefreshError", "TokenThrottledError"}
 )
-SUCCESS = "Success"
 _SHOWN_FAILURES = 20
 
 
-def _unsuccessful(result: SyncResult, wait: bool) -> bool:
-    if result.status in (SyncStatus.FAILED, SyncStatus.CANCELLED):
-        return True
-    return wait and result.status.ok and result.outcome != SUCCESS
-
-
 def exit_code(results: Sequence[SyncResult], *, wait: bool, interrupted: bool) -> int:
-    """The documented exit code of a run (see the module docstring)."""
+    """The documented exit code of a run (see the module docstring).
+
+    ``wait`` is kept for callers; a waited result says so itself (``SyncResult.waited``),
+    so the rule is :attr:`SyncResult.ok` alone, the same as ``SyncReport.ok``.
+    """
     if interrupted:
         return EXIT_INTERRUPTED
     if any(r.error_type in AUTH_ERROR_TYPES for r in results):
         return EXIT_AUTH
-    if any(_unsuccessful(r, wait) for r in results):
+    if not all(r.ok for r in results):
         return EXIT_FAILED
     return EXIT_OK
 
@@ -80,7 +79,7 @@ def _counts_table(results: Sequence[SyncResult]) -> Table:
 
 
 def _outcomes_table(results: Sequence[SyncResult]) -> Table:
-    tally = Counter(r.outcome or "no final status" for r in results if r.status.ok)
+    tally = Counter(r.outcome or "no final status" for r in results if r.status.syncing)
     table = Table(title="Outcomes (--wait)", title_justify="left")
     table.add_column("outcome")
     table.add_column("count", justify="right")
@@ -133,9 +132,9 @@ def print_summary(
 ) -> None:
     """Counts per status, outcomes (``--wait``), failures with codes and messages."""
     console.print(_counts_table(results))
-    if wait and any(r.status.ok for r in results):
+    if wait and any(r.status.syncing for r in results):
         console.print(_outcomes_table(results))
-    failures = [r for r in results if _unsuccessful(r, wait)]
+    failures = [r for r in results if not r.ok]
     if failures:
         console.print(_failures_table(failures))
         if len(failures) > _SHOWN_FAILURES:

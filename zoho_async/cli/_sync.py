@@ -26,7 +26,7 @@ from ._app import (
 from ._config import REDACTOR, setup_logging
 from ._output import FORMATS
 from ._run import SyncOptions, run_sync
-from ._targets import read_results, read_targets, spec_from_arguments
+from ._targets import Key, read_results, read_targets, spec_from_arguments
 
 __all__ = ["sync"]
 
@@ -93,16 +93,19 @@ def _warn(quiet: bool) -> Callable[[str], None]:
 @click.option(
     "-o", "--output", metavar="FILE",
     help="Write results as JSON Lines, one per line, as they arrive (a killed run leaves a "
-    "valid partial file). Appends when FILE is the --resume/--only-failed file.",
+    "valid partial file). Creates or replaces FILE; appends when FILE is the "
+    "--resume/--only-failed file.",
 )  # fmt: skip
 @click.option(
     "--resume", metavar="FILE",
-    help="Skip targets already STARTED/ALREADY_RUNNING in this results file, and append "
-    "the new results to it (or to --output).",
+    help="Skip targets already STARTED/ALREADY_RUNNING or UNCONFIRMED in this results file "
+    "(it must exist: start with -o FILE), and append the new results to it (or to --output).",
 )  # fmt: skip
 @click.option(
     "--only-failed", metavar="FILE",
-    help="Re-run the FAILED and CANCELLED targets of this results file.",
+    help="Re-run the targets of this results file that are not ok: FAILED, CANCELLED, or "
+    "(--wait) ended with a failed outcome. UNCONFIRMED targets are never re-sent (they may "
+    "have started, and a re-send may spend a second manual sync); a warning counts them.",
 )  # fmt: skip
 @click.option("--progress-interval", type=float, default=10.0, hidden=True)
 @click.option("--grace", type=float, default=3.0, hidden=True)
@@ -145,6 +148,15 @@ def sync(**kwargs: Any) -> None:
     raise SystemExit(code)
 
 
+def _warn_unconfirmed(keys: tuple[Key, ...], path: str, quiet: bool) -> None:
+    if keys:
+        _warn(quiet)(
+            f"{path}: {len(keys)} UNCONFIRMED target{'s' if len(keys) != 1 else ''} not "
+            "re-sent (the sync may have started; check it in Zoho Analytics, then name it "
+            "explicitly to sync it again)"
+        )
+
+
 def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool) -> SyncOptions:
     """Validate the target options and read every input file before any request."""
     interval = kwargs.pop("sync_interval_id")
@@ -158,17 +170,25 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool) -> SyncOptions:
         spec = spec + read_targets(targets_file, sync_interval_id=interval)
     if resume and only_failed:
         raise InvalidInputError("use either --resume or --only-failed, not both")
-    skip: frozenset[tuple[str, str | None, str | None]] = frozenset()
+    skip: frozenset[Key] = frozenset()
     append = False
+    # Both files must exist and be readable (exit 2 otherwise, before any request): a
+    # typo in --resume used to sync everything again and create the misspelt file.
     if only_failed:
         if not spec.empty:
             raise InvalidInputError("--only-failed takes its targets from FILE; name no others")
-        spec = read_results(only_failed, warn=_warn(quiet)).failed()
+        previous = read_results(only_failed, warn=_warn(quiet))
+        _warn_unconfirmed(previous.unconfirmed(), only_failed, quiet)
+        spec = previous.failed()
         if spec.empty:
-            _warn(quiet)(f"{only_failed}: nothing FAILED or CANCELLED to re-run")
+            _warn(quiet)(
+                f"{only_failed}: nothing to re-run (no FAILED, CANCELLED or failed-outcome targets)"
+            )
         append = _same_file(output, only_failed)
     elif resume:
-        skip = read_results(resume, warn=_warn(quiet), missing_ok=True).done()
+        previous = read_results(resume, warn=_warn(quiet))
+        _warn_unconfirmed(previous.unconfirmed(), resume, quiet)
+        skip = previous.done()
         output = output or resume
         append = _same_file(output, resume)
     if spec.empty and not only_failed:

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from zoho_async import InvalidInputError, SyncStatus, SyncTarget, check_id
+from zoho_async import InvalidInputError, SyncStatus, SyncTarget, check_id, is_ok
 
 __all__ = [
     "Key",
@@ -217,23 +217,36 @@ class PreviousRun:
     latest: Mapping[Key, Mapping[str, Any]]
 
     def done(self) -> frozenset[Key]:
-        """Targets already STARTED or ALREADY_RUNNING: ``--resume`` skips these."""
-        ok = {SyncStatus.STARTED.value, SyncStatus.ALREADY_RUNNING.value}
+        """Targets ``--resume`` skips: STARTED or ALREADY_RUNNING, and UNCONFIRMED, which
+        may have started (a re-send could spend a second manual sync)."""
+        keep = {
+            SyncStatus.STARTED.value,
+            SyncStatus.ALREADY_RUNNING.value,
+            SyncStatus.UNCONFIRMED.value,
+        }
         return frozenset(
-            k for k, row in self.latest.items() if row.get("status") in ok and k[1] is not None
+            k for k, row in self.latest.items() if row.get("status") in keep and k[1] is not None
         )
 
-    def failed(self) -> TargetSpec:
-        """FAILED and CANCELLED targets, for ``--only-failed``.
+    def unconfirmed(self) -> tuple[Key, ...]:
+        """UNCONFIRMED targets: ``--resume`` and ``--only-failed`` never re-send them."""
+        value = SyncStatus.UNCONFIRMED.value
+        return tuple(k for k, row in self.latest.items() if row.get("status") == value)
 
-        A failed row without a datasource id is a workspace whose listing failed: the whole
+    def failed(self) -> TargetSpec:
+        """The targets ``--only-failed`` re-runs: the rows that are not ok (the SDK's
+        :func:`~zoho_async.is_ok`) except UNCONFIRMED ones and waits that ended without an
+        outcome, which may have started or still be running.
+
+        So FAILED and CANCELLED rows, and STARTED / ALREADY_RUNNING rows whose ``--wait``
+        outcome was a failure (that sync has ended, so a re-send cannot overlap it). A
+        failed row without a datasource id is a workspace whose listing failed: the whole
         workspace is listed again.
         """
-        again = {SyncStatus.FAILED.value, SyncStatus.CANCELLED.value}
         workspaces: list[Workspace] = []
         targets: list[SyncTarget] = []
         for (ws, ds, interval), row in self.latest.items():
-            if row.get("status") not in again:
+            if not _rerun(row):
                 continue
             org = row.get("org_id") if isinstance(row.get("org_id"), str) else None
             if ds is None:
@@ -252,13 +265,26 @@ class PreviousRun:
         return TargetSpec(tuple(dict.fromkeys(workspaces)), tuple(targets))
 
 
-def read_results(
-    path: str, *, warn: Callable[[str], None], missing_ok: bool = False
-) -> PreviousRun:
-    """Read a results file. A truncated last line (a killed run) is skipped with a warning;
-    a bad line elsewhere is an error naming the line."""
-    if missing_ok and path != "-" and not Path(path).exists():
-        return PreviousRun({})
+def _rerun(row: Mapping[str, Any]) -> bool:
+    """Whether ``--only-failed`` sends this results row again (see PreviousRun.failed)."""
+    try:
+        status = SyncStatus(row.get("status"))
+    except ValueError:
+        return False  # a status this version does not know: never guess a re-send
+    if status is SyncStatus.UNCONFIRMED:
+        return False
+    outcome = row.get("outcome")
+    if not isinstance(outcome, str):
+        # no outcome: without --wait that is fine; after one, the sync may still be
+        # running, so it is never re-sent (and is_ok without waited=True keeps it)
+        outcome = None
+    return not is_ok(status, outcome)
+
+
+def read_results(path: str, *, warn: Callable[[str], None]) -> PreviousRun:
+    """Read a results file. A missing or unreadable file is an error (never an empty
+    run: a typo must not resync everything); a truncated last line (a killed run) is
+    skipped with a warning; a bad line elsewhere is an error naming the line."""
     text = _open_text(path)
     lines = list(_meaningful(text))
     latest: dict[Key, Mapping[str, Any]] = {}
