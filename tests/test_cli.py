@@ -306,7 +306,7 @@ def test_verbose_logs_never_show_secrets(
         "sync",
         [
             Fault.error(7005, 500),
-            Fault(drop=True),
+            Fault(drop=True, then_process=True),  # settled STARTED from the listing
             Fault(status=401, body=""),
             Fault.rate_limited("0.1"),
         ],
