@@ -41,7 +41,12 @@ PACED = Limits(requests_per_minute=60, metadata_per_minute=60, max_in_flight=8)
 
 
 async def _datasources(fake: FakeZoho, n: int = N) -> list[str]:
-    return [ds_id(fake.add_datasource("1001", total_sync_allowed=10**6)) for _ in range(n)]
+    # instant syncs: the endless sources sync the same datasources again and again, and
+    # must get STARTED each time, not 18073
+    return [
+        ds_id(fake.add_datasource("1001", total_sync_allowed=10**6, sync_duration=0.0))
+        for _ in range(n)
+    ]
 
 
 def _endless(ids: list[str], pulled: list[int] | None = None) -> Iterator[tuple[str, str]]:
@@ -366,7 +371,7 @@ def test_cli_exits_3_when_the_refresh_token_is_revoked_mid_run(
     built.add_workspace(org.org_id, "1001")
     n = 20
     for _ in range(n):
-        built.add_datasource("1001", total_sync_allowed=10**6)
+        built.add_datasource("1001", total_sync_allowed=10**6, sync_duration=0.0)
     with FakeZoho.run_in_thread(built) as fake:
         env = {
             "ZOHO_CLIENT_ID": fake.client_id,
