@@ -61,7 +61,8 @@ async def _cancel_sync_many_after(cut: int, use_iter: bool) -> None:
                         if len(seen) >= cut:
                             scope.cancel()
 
-                    await session.sync_many(_targets(ids, N), on_result=on_result)
+                    # a list: the rest of a sized input is reported, a generator's is not
+                    await session.sync_many(list(_targets(ids, N)), on_result=on_result)
             # still usable: the token cache and the connector survived
             await session.get_orgs()
             token_requests = session.token_requests

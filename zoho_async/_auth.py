@@ -273,8 +273,10 @@ class TokenCache:
 
     ``get()`` checks without the lock, takes the lock, checks again and refreshes once; a
     refresh a little before expiry is proactive, and if it fails while the old token is
-    still valid the old one keeps being used. ``invalidate(token)`` drops the token only if
-    it is still the cached one, so N concurrent 8535s cause one refresh, not N.
+    still valid the old one keeps being used. A token request, once sent, is finished even
+    if the task that sent it is cancelled: its answer serves the tasks waiting for it.
+    ``invalidate(token)`` drops the token only if it is still the cached one, so N
+    concurrent 8535s cause one refresh, not N.
     """
 
     def __init__(
@@ -369,6 +371,15 @@ class TokenCache:
             self._budget.take()
             self.requests += 1
             log.debug("requesting an access token")
+            return await self._fetch_and_keep(now_wall)
+
+    async def _fetch_and_keep(self, now_wall: float) -> str:
+        # Shielded: once sent, the request is spent budget (Zoho counts it), and the other
+        # tasks queued on the lock are waiting for its answer. If the task that sent it is
+        # cancelled meanwhile, abandoning it would make the next waiter mint a second
+        # token; so it finishes (bounded by the transport's timeout), its token is cached
+        # for everyone, and the cancellation lands right after.
+        with anyio.CancelScope(shield=True):
             try:
                 grant = await self._fetch()
             except TokenThrottledError as exc:
@@ -382,7 +393,7 @@ class TokenCache:
                 self._key, StoredToken(grant.access_token, now_wall + grant.expires_in)
             )
             self._generation += 1
-            return grant.access_token
+        return grant.access_token
 
     def _adopt(self, token: str, lifetime: float) -> None:
         now = self._clock()

@@ -392,6 +392,21 @@ class AnalyticsSession:
         listing and reports every such attempt UNCONFIRMED (or, with
         ``RetryPolicy(resend_unconfirmed=True)``, re-sends it and risks a second sync).
 
+        ``on_result`` is called exactly once per target that gets a result: a result
+        counts as delivered once its call has begun, so a callback interrupted by
+        cancellation is not called again for that target.
+
+        Cancelling the call (a cancel scope, ``anyio.move_on_after``) returns promptly,
+        even with an endless or stuck source: every target already pulled from
+        ``targets`` gets its result through ``on_result`` (CANCELLED if it was not sent),
+        and so does the rest of a sized input (a list or tuple); any other iterable or
+        async iterable is not pulled further, and its unpulled targets get no result.
+
+        A refused refresh token (:class:`TokenRefreshError`: revoked or invalid) stops the
+        run at once: nothing more is sent, and every target not yet sent ends FAILED with
+        that error, without waiting for pacing turns (the rest of a sized input too; any
+        other source is not pulled further).
+
         Example::
 
             report = await session.sync_many([("351300...", "176702...")], wait=True)
@@ -417,7 +432,11 @@ class AnalyticsSession:
         """Like :meth:`sync_many`, yielding each result as it is final (not in input order).
 
         ``stop`` (or the iterator's ``stop()``) ends the run gracefully: the remaining
-        targets are still yielded, as CANCELLED. Leaving the loop early cancels the run.
+        targets are still yielded, as CANCELLED. Leaving the loop early cancels the run;
+        it ends promptly even with an endless or stuck source, which is not pulled
+        further (results not yet received are dropped). A refused refresh token stops
+        the run as in :meth:`sync_many`: the targets not yet sent come out FAILED with
+        :class:`TokenRefreshError`.
 
         Example::
 

@@ -10,7 +10,18 @@ Shape of a run::
 
 No task is created per target. If the run is cancelled, what was in flight is reported
 as CANCELLED (or with the result it already had), started syncs that were being waited on
-as STARTED without an outcome, and the rest of a plain iterable as CANCELLED.
+as STARTED without an outcome, and the rest of a sized input (a list, a tuple) as
+CANCELLED. Any other source is not pulled further: a generator may never end, so its
+unpulled targets get no result.
+
+Delivery rule: a result counts as delivered the moment its ``emit`` is entered. It leaves
+the finaliser's books just before, so a callback interrupted by cancellation (or one that
+raised) is never called again with the same target: every target is emitted at most once,
+and the finaliser emits exactly those whose ``emit`` never began.
+
+A refused refresh token (:class:`TokenRefreshError`) is fatal to the run: nothing more is
+sent, calls waiting for a pacing turn are woken, and every target not yet sent ends FAILED
+with that error (the rest of a sized input too; any other source is not pulled further).
 """
 
 from __future__ import annotations
@@ -27,8 +38,15 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
-from .._errors import InvalidInputError, ProtocolError, TransportError, ZohoError
-from .._executor import RunControl, Settle
+from .._errors import (
+    InvalidInputError,
+    ProtocolError,
+    TokenRefreshError,
+    TransportError,
+    ZohoError,
+)
+from .._executor import CallResult, RunControl, Settle
+from .._protocol import datasources_request
 from .._results import (
     PlannedTarget,
     SyncReport,
@@ -37,7 +55,7 @@ from .._results import (
     result_from_call,
 )
 from .._settle import Settlement, Verdict, settler
-from ._context import BulkContext, RunOptions, list_workspace
+from ._context import BulkContext, RunOptions
 from ._source import Item, Rejected, Source, check_sequence
 from ._waiter import Waiter
 
@@ -109,6 +127,10 @@ class Run:
         self._chains: dict[DsKey, _Chain] = {}
         self._task_group: TaskGroup | None = None
         self.workers = max(2 * context.limits.max_in_flight, 2)
+        # The refresh token was refused: the run can send nothing more (see _fail_run).
+        self._fatal: TokenRefreshError | None = None
+        # cancel scopes of workers waiting on an async source, woken by a fatal error
+        self._pulls: set[anyio.CancelScope] = set()
 
     def stop(self) -> None:
         """Stop gracefully: send nothing new, let requests on the wire finish, and report
@@ -135,9 +157,12 @@ class Run:
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._report_unfinished(source)
-            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            single: BaseException = exc
+            while isinstance(single, BaseExceptionGroup) and len(single.exceptions) == 1:
+                single = single.exceptions[0]  # the run's task groups nest: unwrap them all
+            if single is not exc:
                 # one error (say, from an on_result callback): raise it, not a group
-                raise exc.exceptions[0] from None
+                raise single from None
             raise
         finally:
             await source.aclose()
@@ -162,7 +187,44 @@ class Run:
 
     async def _list(self, org_id: str | None, workspace_id: str) -> Any:
         """One listing for the waiter: its data, or ``None`` when the call failed."""
-        return await list_workspace(self.context.executor, org_id, workspace_id)
+        call = await self.context.executor.call(datasources_request(workspace_id, org_id))
+        self._check_fatal(call)
+        if call.error is not None or call.cancelled:
+            return None
+        return call.data
+
+    def _check_fatal(self, call: CallResult) -> None:
+        if isinstance(call.error, TokenRefreshError):
+            self._fail_run(call.error)
+
+    def _fail_run(self, error: TokenRefreshError) -> None:
+        """The refresh token was refused: no call of this run can succeed any more.
+
+        Wake every call waiting for a pacing turn or a backoff (they return without
+        sending), stop the waiter's polls, and stop pulling a source that may not end.
+        ``_process`` then turns "not sent" into FAILED with ``error``, not CANCELLED.
+        """
+        if self._fatal is not None:
+            return
+        self._fatal = error
+        log.info("the refresh token was refused; stopping the run: %s", error)
+        self.control.stop()
+        self._waiter.stop()
+        for scope in list(self._pulls):
+            scope.cancel()
+
+    def _failed_fatal(self, index: int, item: Item, started: datetime, attempts: int) -> SyncResult:
+        assert self._fatal is not None
+        return SyncResult(
+            item.target,
+            index,
+            SyncStatus.FAILED,
+            error_message=f"not sent: {self._fatal}",
+            error_type=type(self._fatal).__name__,
+            attempts=attempts,
+            started_at=started,
+            finished_at=_now(),
+        )
 
     async def _report_unfinished(self, source: Source) -> None:
         """After cancellation: every target not yet reported gets its one result."""
@@ -182,9 +244,23 @@ class Run:
         ):
             await self._emit_final(result)
 
+    async def _pull(self, source: Source) -> tuple[int, Item] | None:
+        if self._fatal is not None and not source.finite:
+            return None  # the run cannot send any more: do not pull an endless source on
+        if not source.awaits:
+            return await source.next()
+        # an async source may wait for its next item for ever: a fatal error ends the wait
+        with anyio.CancelScope() as scope:
+            self._pulls.add(scope)
+            try:
+                return await source.next()
+            finally:
+                self._pulls.discard(scope)
+        return None
+
     async def _worker(self, source: Source) -> None:
         while True:
-            pulled = await source.next()
+            pulled = await self._pull(source)
             if pulled is None:
                 return
             index, item = pulled
@@ -221,8 +297,10 @@ class Run:
                 chain.watched = True
             del self._active[index]
             return
-        await self._emit(result)
+        # The delivery rule (module docstring): off the finaliser's books first, then
+        # emitted; no await in between, so the result is in exactly one of the two.
         del self._active[index]
+        await self._emit(result)
         if chain is not None:
             self._watch(chain)
 
@@ -269,6 +347,10 @@ class Run:
         chain.busy = False
         for index, item in parked:
             now = _now()
+            self._active.pop(index, None)
+            if self._fatal is not None:
+                await self._emit(self._failed_fatal(index, item, now, 0))
+                continue
             await self._emit(
                 SyncResult(
                     item.target,
@@ -280,7 +362,6 @@ class Run:
                     finished_at=now,
                 )
             )
-            self._active.pop(index, None)
 
     async def _release(self, chain: _Chain) -> None:
         """The chain's sync is over: hand its next parked interval to a new task."""
@@ -337,6 +418,8 @@ class Run:
                 started_at=started,
                 finished_at=started,
             )
+        if self._fatal is not None:
+            return self._failed_fatal(index, item, started, 0)
         if self.control.over():
             return _cancelled(index, item, started, self._why_not_sent())
         if target.datasource_id is None:
@@ -368,6 +451,10 @@ class Run:
         )
         if call.ok or call.ours_in_progress:
             self.context.baselines.note_started(key, target.datasource_id)
+        self._check_fatal(call)
+        if self._fatal is not None and call.cancelled and call.error is None:
+            # woken from its pacing turn by the fatal error: never sent, and never will be
+            return self._failed_fatal(index, item, started, call.attempts)
         return result_from_call(
             target,
             index,

@@ -6,7 +6,7 @@ so a generator of a million targets costs what one target costs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sized
 from typing import Any
 
 import anyio
@@ -57,6 +57,10 @@ class Source:
     def __init__(self, targets: Iterable[Any] | AsyncIterable[Any]) -> None:
         self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
+        # A sized input (a list, a tuple, anything with ``len()``) says it ends, so its
+        # rest can be enumerated when the run ends early; anything else may be endless or
+        # slow, and is never pulled beyond what the workers themselves ask for.
+        self.finite = isinstance(targets, Sized) and not isinstance(targets, AsyncIterable)
         if isinstance(targets, AsyncIterable):
             self._async = aiter(targets)
         elif isinstance(targets, Iterable) and not isinstance(targets, str | bytes):
@@ -68,6 +72,11 @@ class Source:
         self._lock = anyio.Lock(fast_acquire=True)
         self._index = 0
         self.exhausted = False
+
+    @property
+    def awaits(self) -> bool:
+        """Whether a pull may await (an async iterable), and so take any time at all."""
+        return self._async is not None
 
     async def next(self) -> tuple[int, Item] | None:
         """The next item and its index, or ``None`` once the input is exhausted."""
@@ -103,8 +112,13 @@ class Source:
         return self._numbered(raw)
 
     def drain_sync(self) -> Iterator[tuple[int, Item]]:
-        """The rest of a plain iterable, without awaiting (safe while cancelled)."""
-        if self._sync is None or self.exhausted:
+        """The rest of a sized input (a list, a tuple), without awaiting (safe while
+        cancelled).
+
+        Yields nothing for any other source: a generator may never end, and pulling it dry
+        after cancellation would hang the run (its unpulled targets get no result).
+        """
+        if self._sync is None or self.exhausted or not self.finite:
             return
         for raw in self._sync:
             yield self._numbered(raw)

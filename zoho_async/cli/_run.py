@@ -67,6 +67,11 @@ class _Feed(Iterator[PlannedTarget]):
         self.handed += 1
         return item
 
+    def __len__(self) -> int:
+        # Sized, so the SDK knows the feed ends: after a refused refresh token it reports
+        # the rest as FAILED with that error, instead of leaving them to record_missing.
+        return 0 if self.stopped else len(self._items) - self.handed
+
     def stop(self) -> None:
         self.stopped = True
 
