@@ -452,8 +452,10 @@ class Run:
         if call.ok or call.ours_in_progress:
             self.context.baselines.note_started(key, target.datasource_id)
         self._check_fatal(call)
-        if self._fatal is not None and call.cancelled and call.error is None:
-            # woken from its pacing turn by the fatal error: never sent, and never will be
+        if self._fatal is not None and call.cancelled:
+            # Woken by the fatal error from its pacing turn or a backoff: not sent again,
+            # and never will be. (An attempt that may have reached Zoho is settled before
+            # any retry, so a cancelled call's last error never hides a started sync.)
             return self._failed_fatal(index, item, started, call.attempts)
         return result_from_call(
             target,
