@@ -30,7 +30,7 @@ from ._accounts import Accounts, Credentials
 from ._analytics import AnalyticsApi, Call, parse_config
 from ._faults import Fault, FaultScript
 from ._stats import FakeStats, FixedWindowLimit
-from ._wire import JSON_CONTENT_TYPE, TIME_ZONES, Reply, failure, zoho_time
+from ._wire import JSON_CONTENT_TYPE, Reply, failure, zoho_time, zone_spec
 from ._world import World
 
 # -- routes -----------------------------------------------------------------------------
@@ -100,8 +100,7 @@ class Settings:
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
-        if self.time_zone not in TIME_ZONES:
-            raise ValueError(f"time_zone must be one of {sorted(TIME_ZONES)}")
+        zone_spec(self.time_zone)  # raises ValueError when it is not one
         if self.window_seconds <= 0 or self.token_window <= 0:
             raise ValueError("window lengths must be positive")
         if self.sync_duration < 0:

@@ -55,6 +55,11 @@ class FakeZoho:
     running). ``sync_duration=0`` makes every sync finish the moment it starts, for tests
     that need an instant sync; they should say so.
 
+    Times are printed as Zoho prints them, in the account's zone by abbreviation:
+    ``time_zone="IST"`` (the default), or any abbreviation with its offset, such as
+    ``"CST@-06:00"`` (Chicago) or ``"CST@+08:00"`` (Shanghai), to test readers of
+    ambiguous zones.
+
     The server runs on asyncio (aiohttp): use it from ``asyncio.run`` or anyio's asyncio
     backend, or from synchronous code with :meth:`run_in_thread`.
     """

@@ -61,6 +61,8 @@ _MONTHS = (
 )
 
 # Abbreviations accepted for ``time_zone``; Zoho prints the abbreviation, not the offset.
+# Any abbreviation with an explicit offset is accepted too: "CST@+08:00" (Shanghai),
+# "IST@+01:00" (Ireland), "BST@+01:00" - the same letters Zoho prints for other places.
 TIME_ZONES: dict[str, dt.timedelta] = {
     "IST": dt.timedelta(hours=5, minutes=30),
     "UTC": dt.timedelta(0),
@@ -106,6 +108,33 @@ def failure(code: int, *, http_status: int | None = None, message: str | None = 
     return Reply(http_status or default_status, failure_payload(code, message))
 
 
+def zone_spec(zone: str) -> tuple[str, dt.timedelta]:
+    """(printed abbreviation, UTC offset) of a ``time_zone`` setting; ValueError if bad.
+
+    Example::
+
+        >>> zone_spec("CST@-06:00")
+        ('CST', datetime.timedelta(days=-1, seconds=64800))
+    """
+    if zone in TIME_ZONES:
+        return zone, TIME_ZONES[zone]
+    name, at, offset = zone.partition("@")
+    sign, hours, colon, minutes = offset[:1], offset[1:3], offset[3:4], offset[4:]
+    if (
+        not at
+        or not (name.isalpha() and name.isupper() and 1 <= len(name) <= 5)
+        or sign not in "+-"
+        or not (hours.isdigit() and minutes.isdigit() and colon == ":" and len(offset) == 6)
+        or int(hours) > 14
+        or int(minutes) > 59
+    ):
+        raise ValueError(
+            f"time_zone must be one of {sorted(TIME_ZONES)} or like 'CST@-06:00', got {zone!r}"
+        )
+    delta = dt.timedelta(hours=int(hours), minutes=int(minutes))
+    return name, -delta if sign == "-" else delta
+
+
 def zoho_time(moment: dt.datetime, zone: str) -> str:
     """Format like Zoho does: ``"03 August, 2024 03:39:16 PM IST"``.
 
@@ -116,12 +145,13 @@ def zoho_time(moment: dt.datetime, zone: str) -> str:
         >>> zoho_time(dt.datetime(2024, 8, 3, 10, 9, 16, tzinfo=dt.UTC), "IST")
         '03 August, 2024 03:39:16 PM IST'
     """
-    local = moment.astimezone(dt.timezone(TIME_ZONES[zone]))
+    abbreviation, offset = zone_spec(zone)
+    local = moment.astimezone(dt.timezone(offset))
     hour12 = local.hour % 12 or 12
     half = "AM" if local.hour < 12 else "PM"
     return (
         f"{local.day:02d} {_MONTHS[local.month - 1]}, {local.year} "
-        f"{hour12:02d}:{local.minute:02d}:{local.second:02d} {half} {zone}"
+        f"{hour12:02d}:{local.minute:02d}:{local.second:02d} {half} {abbreviation}"
     )
 
 
