@@ -149,6 +149,7 @@ def serve_fake(
     seed: int,
     mix: bool,
     sync_duration: float = 3.0,
+    time_zone: str = "IST",
 ) -> int:
     """Run a populated FakeZoho in the foreground until Ctrl-C; print how to use it."""
     from zoho_async.testing import FakeZoho
@@ -164,6 +165,7 @@ def serve_fake(
         metadata_per_minute=rate_limit or None,
         requests_per_minute=_overall(rate_limit) if rate_limit else None,
         sync_duration=sync_duration,
+        time_zone=time_zone,
     )
 
     async def serve() -> None:
@@ -254,6 +256,16 @@ def demo(
     raise SystemExit(code)
 
 
+def _check_zone(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from zoho_async.testing import zone_spec
+
+    try:
+        zone_spec(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.command("fake-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
@@ -271,6 +283,9 @@ def demo(
 @click.option("--sync-duration", type=click.FloatRange(min=0), default=3.0, show_default=True,
               metavar="SECONDS", help="Seconds a started sync stays in progress, as real "
               "syncs take time (0: syncs finish at once).")  # fmt: skip
+@click.option("--time-zone", default="IST", show_default=True, callback=_check_zone,
+              metavar="ZONE", help="Zone sync times are printed in: IST, UTC, PST, ... or an "
+              "abbreviation with its offset, such as CST@-06:00 or CST@+08:00.")  # fmt: skip
 def fake_server(
     host: str,
     port: int,
@@ -281,6 +296,7 @@ def fake_server(
     seed: int,
     plain: bool,
     sync_duration: float,
+    time_zone: str,
 ) -> None:
     """Run a fake Zoho Analytics in the foreground, for testing your own code.
 
@@ -298,5 +314,6 @@ def fake_server(
             seed=seed,
             mix=not plain,
             sync_duration=sync_duration,
+            time_zone=time_zone,
         )
     raise SystemExit(code)

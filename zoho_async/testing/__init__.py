@@ -12,6 +12,7 @@ Example::
 from ._fake import FakeZoho
 from ._faults import Fault
 from ._stats import FakeStats
+from ._wire import zone_spec
 from ._world import FakeDatasource, FakeOrg, FakeTable, FakeWorkspace, Quota, SyncInterval
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "Fault",
     "Quota",
     "SyncInterval",
+    "zone_spec",
 ]
