@@ -198,3 +198,16 @@ async def test_a_multi_interval_wait_ends_with_outcomes_in_every_zone(zone: str)
         assert result.started_at is not None and result.completed_at is not None
         assert result.started_at.replace(microsecond=0) <= result.completed_at <= end
     assert fake.stats.syncs_started[multi] == 2 and fake.stats.sync_calls.total() == 3
+
+
+async def test_a_stop_set_before_the_run_sends_nothing() -> None:
+    import anyio
+
+    async with workspace_fake(sync_duration=0.0) as fake:
+        ids = [ds_id(fake.add_datasource("1001")) for _ in range(5)]
+        stop = anyio.Event()
+        stop.set()
+        async with session_for(fake) as session:
+            report = await session.sync_many([("1001", d) for d in ids], stop=stop)
+    assert [r.status for r in report.results] == [SyncStatus.CANCELLED] * 5
+    assert fake.stats.sync_calls.total() == 0

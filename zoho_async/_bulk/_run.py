@@ -144,6 +144,8 @@ class Run:
         """Run every target to its one result; raises only bugs, callback errors and
         cancellation (after reporting every target)."""
         source = Source(targets)
+        if self.options.stop is not None and self.options.stop.is_set():
+            self.stop()  # set before the run began: the watcher below would start too late
         await self._preflight_token()
         try:
             async with anyio.create_task_group() as outer:
