@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from zoho_async import AnalyticsSession, Limits, RetryPolicy
@@ -58,3 +59,32 @@ async def workspace_fake(**kwargs: Any) -> AsyncIterator[FakeZoho]:
         org = fake.add_org(is_default=True)
         fake.add_workspace(org.org_id, "1001")
         yield fake
+
+
+# the client's pacing, lifted so CLI tests never wait on the per-minute budget
+CLI_FAST = ["--rate", "100000", "--metadata-rate", "100000"]
+CLI_ENV_NAMES = (
+    "ZOHO_CLIENT_ID",
+    "ZOHO_CLIENT_SECRET",
+    "ZOHO_REFRESH_TOKEN",
+    "ZOHO_ORG_ID",
+    "ZOHO_DATA_CENTER",
+    "ZOHO_API_URL",
+    "ZOHO_ACCOUNTS_URL",
+    "ZOHO_TOKEN_CACHE",
+)
+
+
+def cli_env(fake: FakeZoho, tmp_path: Path) -> dict[str, str | None]:
+    """The CLI's environment pointed at ``fake``; every other ZOHO_* variable unset."""
+    values: dict[str, str | None] = dict.fromkeys(CLI_ENV_NAMES)
+    values.update(
+        ZOHO_CLIENT_ID=fake.client_id,
+        ZOHO_CLIENT_SECRET=fake.client_secret,
+        ZOHO_REFRESH_TOKEN=fake.refresh_token,
+        ZOHO_ORG_ID=fake.default_org_id,
+        ZOHO_API_URL=fake.api_url,
+        ZOHO_ACCOUNTS_URL=fake.accounts_url,
+        ZOHO_TOKEN_CACHE=str(tmp_path / "cache" / "tokens.json"),
+    )
+    return values

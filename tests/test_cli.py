@@ -15,18 +15,9 @@ from click.testing import CliRunner, Result
 from zoho_async.cli import cli
 from zoho_async.testing import FakeZoho, Fault
 
-# the client's pacing, lifted so tests never wait on the per-minute budget
-FAST = ["--rate", "100000", "--metadata-rate", "100000"]
-ENV_NAMES = (
-    "ZOHO_CLIENT_ID",
-    "ZOHO_CLIENT_SECRET",
-    "ZOHO_REFRESH_TOKEN",
-    "ZOHO_ORG_ID",
-    "ZOHO_DATA_CENTER",
-    "ZOHO_API_URL",
-    "ZOHO_ACCOUNTS_URL",
-    "ZOHO_TOKEN_CACHE",
-)
+from .helpers import CLI_FAST, cli_env
+
+FAST = CLI_FAST
 
 
 @pytest.fixture
@@ -50,17 +41,7 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeZoho]:
 
 @pytest.fixture
 def env(fake: FakeZoho, tmp_path: Path) -> dict[str, str | None]:
-    values: dict[str, str | None] = dict.fromkeys(ENV_NAMES)
-    values.update(
-        ZOHO_CLIENT_ID=fake.client_id,
-        ZOHO_CLIENT_SECRET=fake.client_secret,
-        ZOHO_REFRESH_TOKEN=fake.refresh_token,
-        ZOHO_ORG_ID=fake.default_org_id,
-        ZOHO_API_URL=fake.api_url,
-        ZOHO_ACCOUNTS_URL=fake.accounts_url,
-        ZOHO_TOKEN_CACHE=str(tmp_path / "cache" / "tokens.json"),
-    )
-    return values
+    return cli_env(fake, tmp_path)
 
 
 def workspace_ids(fake: FakeZoho) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 from zoho_async import InvalidTarget, SyncResult, SyncStatus, SyncTarget
 from zoho_async._bulk._waiter import Pending, match_listing
 from zoho_async._zohotime import zone_offsets
+from zoho_async.testing._wire import zoho_time
 
 TRIGGER = datetime(2026, 11, 30, 9, 0, 0, 400_000, tzinfo=UTC)
 WS, DS, DS2 = "1001", "2001", "2002"
@@ -116,29 +117,10 @@ ZONES = ["IST", "CST", "CDT", "PST", "PDT", "EST", "GMT", "BST", "JST", "AEST", 
 
 
 def _printed(moment: datetime, offset_hours: float, zone: str) -> str:
-    from datetime import timedelta, timezone
-
-    local = moment.astimezone(timezone(timedelta(hours=offset_hours)))
-    months = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ]
-    hour12 = local.hour % 12 or 12
-    half = "AM" if local.hour < 12 else "PM"
-    return (
-        f"{local.day:02d} {months[local.month - 1]}, {local.year} "
-        f"{hour12:02d}:{local.minute:02d}:{local.second:02d} {half} {zone}"
-    )
+    """``moment`` as Zoho prints it in ``zone`` (the fake's own formatter)."""
+    minutes = round(abs(offset_hours) * 60)
+    sign = "-" if offset_hours < 0 else "+"
+    return zoho_time(moment, f"{zone}@{sign}{minutes // 60:02d}:{minutes % 60:02d}")
 
 
 # every meaning of each abbreviation a Zoho account might print

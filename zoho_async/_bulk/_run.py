@@ -353,6 +353,9 @@ class Run:
             if self._fatal is not None:
                 await self._emit(self._failed_fatal(index, item, now, 0))
                 continue
+            if self.control.stopped:
+                await self._emit(_cancelled(index, item, now, self._why_not_sent()))
+                continue
             await self._emit(
                 SyncResult(
                     item.target,
