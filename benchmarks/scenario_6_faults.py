@@ -162,10 +162,12 @@ def run(quick: bool, baseline: JSON | None = None) -> Scenario:
                 f"({rate:,.0f} vs {float(baseline['syncs_per_second']):,.0f} syncs/s)"  # type: ignore[index]
             )
     scenario.notes.append(
-        "With long syncs a retry after a fault that came after the sync had started meets "
-        "18073 (already running), which counts as our own sync. With short syncs that "
-        "sync may already be over when the retry arrives: a retry sent without settling "
-        "the ambiguous attempt first starts a second sync, which is what 'datasources "
-        "synced more than once' counts."
+        "Every fault is settled from Get Datasources before anything is re-sent: a "
+        "listing that shows no start re-sends, one that shows the start ends STARTED, "
+        "and the rest end UNCONFIRMED: a connection dropped before Zoho acted leaves no "
+        "trace, and with 10-minute syncs a counter that moved while the sync time did not "
+        "cannot be told from a datasource sharing the connection (the fake's datasources "
+        "all start at 0 of 5). A blind re-send would start a second sync whenever the "
+        "first is already over, which 'datasources synced more than once' counts."
     )
     return scenario
