@@ -132,8 +132,10 @@ class Coordinator(Protocol):
     async def pause(self, key: str, seconds: float, *, slowdown: float = 0.8) -> float:
         """Zoho said 6045/429: no turn for ``seconds`` for every sharer (a longer pause
         already in place stays), and the current factor times ``slowdown`` (at least
-        :data:`MIN_FACTOR`) becomes the factor at this pause. Turns already reserved for
-        after the pause's start move behind it. Returns the seconds the pause now lasts."""
+        :data:`MIN_FACTOR`) becomes the factor at this pause. New reservations come after
+        the pause; a caller already waiting on an earlier reservation checks
+        :meth:`pace_state` when it wakes and reserves again while paused, so nothing leaks
+        through a pause. Returns the seconds the pause now lasts."""
 
     async def pace_state(self, key: str, *, recovery_window: float = 60.0) -> PaceState:
         """The key's rate factor and pause. After a pause ends, the factor climbs back by
