@@ -41,6 +41,11 @@ __all__ = [
 log = logging.getLogger("zoho_async")
 
 
+def digest(text: str) -> str:
+    """A SHA-256 hex digest: how secrets and credentials become store keys."""
+    return _digest(text)
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -208,6 +213,14 @@ class FileTokenStore:
         await anyio.to_thread.run_sync(self._discard, key, access_token)
 
 
+class SharedBudget(Protocol):
+    """A token-request budget kept elsewhere (see ``_shared.SharedTokenBudget``)."""
+
+    async def acquire(self) -> None: ...
+
+    async def block(self, seconds: float) -> None: ...
+
+
 class TokenBudget:
     """Client-side cap on token requests: ``limit`` per rolling ``window`` seconds.
 
@@ -255,6 +268,14 @@ class TokenBudget:
         """Zoho said "Access Denied": refuse further requests for ``seconds``."""
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
+    async def acquire(self) -> None:
+        """:meth:`take`, awaitable (a shared budget asks its coordinator)."""
+        self.take()
+
+    async def block(self, seconds: float) -> None:
+        """:meth:`block_for`, awaitable."""
+        self.block_for(seconds)
+
     @property
     def used(self) -> int:
         self._trim(self._clock())
@@ -285,7 +306,7 @@ class TokenCache:
         key: str,
         fetch: Callable[[], Awaitable[TokenGrant]],
         store: TokenStore | None = None,
-        budget: TokenBudget | None = None,
+        budget: TokenBudget | SharedBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         max_margin: float = 300.0,
@@ -293,7 +314,9 @@ class TokenCache:
         self._key = key
         self._fetch = fetch
         self._store: TokenStore = store if store is not None else MemoryTokenStore()
-        self._budget = budget if budget is not None else TokenBudget(clock=clock)
+        self._budget: TokenBudget | SharedBudget = (
+            budget if budget is not None else TokenBudget(clock=clock)
+        )
         self._clock = clock
         self._wall = wall_clock
         self._max_margin = max_margin
@@ -368,7 +391,7 @@ class TokenCache:
                     self._generation += 1
                     log.debug("using a stored access token (%.0fs left)", remaining)
                     return stored.access_token
-            self._budget.take()
+            await self._budget.acquire()
             self.requests += 1
             log.debug("requesting an access token")
             return await self._fetch_and_keep(now_wall)
@@ -383,7 +406,7 @@ class TokenCache:
             try:
                 grant = await self._fetch()
             except TokenThrottledError as exc:
-                self._budget.block_for(600.0)
+                await self._budget.block(600.0)
                 raise exc from None
             except TokenRefreshError as exc:
                 self._fatal = exc

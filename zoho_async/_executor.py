@@ -20,6 +20,7 @@ import anyio
 import attrs
 
 from ._auth import TokenCache
+from ._coordinator import CoordinatorUnavailableError
 from ._errors import (
     ApiError,
     AuthError,
@@ -196,6 +197,11 @@ class Executor:
                         token = await self._tokens.get()
                 except TokenError as exc:
                     return CallResult(error=exc, attempts=attempts, http_status=status)
+                except CoordinatorUnavailableError as exc:
+                    # the shared budgets are gone: send nothing on per-process guesses
+                    return CallResult(
+                        error=exc, attempts=attempts - 1, http_status=status, cancelled=True
+                    )
                 except (TransportError, ProtocolError) as exc:
                     # the accounts server failed; nothing reached the Analytics API
                     error, decision = exc, Decision.SAFE
@@ -250,9 +256,14 @@ class Executor:
                 if rate_retries >= self._retry.rate_limit_attempts:
                     return CallResult(error=error, attempts=attempts, http_status=status)
                 retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
-                pause = self._pacer.rate_limited(
-                    request.org_id, self._retry.retry_after(retry_after)
-                )
+                try:
+                    pause = await self._pacer.on_rate_limited(
+                        request.org_id, self._retry.retry_after(retry_after)
+                    )
+                except CoordinatorUnavailableError as exc:
+                    return CallResult(
+                        error=exc, attempts=attempts, http_status=status, cancelled=True
+                    )
                 if control is not None and control.remaining() < pause:
                     return CallResult(
                         error=error, attempts=attempts, http_status=status, cancelled=True

@@ -253,6 +253,10 @@ class Pacer:
         budget = self._orgs.get(self._key(org_id))
         return budget.paused_until if budget is not None else 0.0
 
+    async def on_rate_limited(self, org_id: str | None, retry_after: float | None) -> float:
+        """:meth:`rate_limited`, awaitable: a shared pacer tells its coordinator."""
+        return self.rate_limited(org_id, retry_after)
+
     def rate_limited(self, org_id: str | None, retry_after: float | None) -> float:
         """Zoho said 6045/429 for this org: pause it and slow it down. Returns the pause."""
         key = self._key(org_id)

@@ -204,6 +204,9 @@ class SyncStatus(enum.Enum):
     # The request may have reached Zoho and its listing could not tell whether the sync
     # started; it was not sent again (see RetryPolicy.resend_unconfirmed).
     UNCONFIRMED = "UNCONFIRMED"
+    # Another run sharing the coordinator holds this target's claim: it syncs it (or did,
+    # moments ago), so this run made no call. Not a failure.
+    CLAIMED = "CLAIMED"
 
     @property
     def ok(self) -> bool:
@@ -246,7 +249,7 @@ def is_ok(status: SyncStatus, outcome: str | None = None, *, waited: bool = Fals
     STARTED / ALREADY_RUNNING, other outcome    no     1
     STARTED / ALREADY_RUNNING, waited, no       no     1
     outcome (wait timed out or was stopped)
-    QUOTA_EXHAUSTED, SKIPPED                    yes    0
+    QUOTA_EXHAUSTED, SKIPPED, CLAIMED           yes    0
     FAILED, CANCELLED, UNCONFIRMED              no     1
     ==========================================  =====  =========
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import ssl as ssl_module
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
@@ -14,11 +15,12 @@ import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
-from ._auth import TokenBudget, TokenCache, TokenStore, token_key
+from ._auth import TokenBudget, TokenCache, TokenStore, digest, token_key
 from ._bulk import BulkContext, RunOptions, SyncIterator, new_baselines, normalise_workspaces
 from ._bulk import discover as bulk_discover
 from ._bulk import plan_sync as bulk_plan_sync
 from ._bulk import sync_many as bulk_sync_many
+from ._coordinator import Coordinator
 from ._errors import InvalidInputError, MissingCredentialsError, SyncUnconfirmedError
 from ._executor import CallResult, Executor
 from ._models import Datasource, Org, SyncConfig, WorkspaceInfo
@@ -39,6 +41,7 @@ from ._regions import resolve_endpoints
 from ._results import PlannedTarget, SyncPlan, SyncReport, SyncResult
 from ._retry import RetryPolicy
 from ._settle import Baselines, settler
+from ._shared import SharedPacer, SharedTokenBudget, SharedTokenStore
 from ._transport import Transport
 from ._validation import check_id, check_optional_id, check_positive
 
@@ -110,6 +113,7 @@ class AnalyticsSession:
         client_session: aiohttp.ClientSession | None = None,
         config_in_query: bool = False,
         token_requests_per_10_minutes: int = 10,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self._client_id = _need(client_id, "client_id")
         self._client_secret = _need(client_secret, "client_secret")
@@ -124,6 +128,13 @@ class AnalyticsSession:
             raise InvalidInputError("retry must be a zoho_async.RetryPolicy")
         if not isinstance(token_requests_per_10_minutes, int) or token_requests_per_10_minutes < 1:
             raise InvalidInputError("token_requests_per_10_minutes must be an int >= 1")
+        if coordinator is not None and not isinstance(coordinator, Coordinator):
+            raise InvalidInputError("coordinator must be a zoho_async.Coordinator")
+        if coordinator is not None and token_store is not None:
+            raise InvalidInputError(
+                "pass token_store or coordinator, not both: a coordinator keeps the token"
+            )
+        self.coordinator = coordinator
         self.limits = limits or Limits()
         self.retry = retry or RetryPolicy()
         self.config_in_query = bool(config_in_query)
@@ -132,6 +143,10 @@ class AnalyticsSession:
         self._ssl = ssl
         self._client_session = client_session
         self._state = _State.NEW
+        # who this session is to the coordinator's leases and claims, and which Zoho it
+        # paces (budgets are per data centre and org)
+        self.run_id = uuid.uuid4().hex
+        self.namespace = digest(self.endpoints.api_url)[:16]
         self._transport: Transport | None = None
         self._tokens: TokenCache | None = None
         self._executor: Executor | None = None
@@ -191,20 +206,30 @@ class AnalyticsSession:
             client_session=self._client_session,
             limit=max(self.limits.max_in_flight + 2, 10),
         )
+        key = token_key(self.endpoints.accounts_url, self._client_id, self._refresh_token)
+        store: TokenStore | None = self._token_store
+        budget: TokenBudget | SharedTokenBudget = TokenBudget(self._token_limit, 600.0)
+        # limiters are created here, inside the running loop
+        pacer = Pacer(self.limits)
+        coordinator = self.coordinator
+        if coordinator is not None:
+            await coordinator.open()  # one clear error now if the store is unusable
+            store = SharedTokenStore(
+                coordinator,
+                self.run_id,
+                lease_ttl=self.timeout + 10.0,
+                wait=2 * self.timeout + 30.0,
+            )
+            budget = SharedTokenBudget(coordinator, key, self._token_limit, 600.0)
+            pacer = SharedPacer(self.limits, coordinator, namespace=self.namespace)
         await transport.open()
         self._transport = transport
-        self._tokens = TokenCache(
-            key=token_key(self.endpoints.accounts_url, self._client_id, self._refresh_token),
-            fetch=self._fetch_token,
-            store=self._token_store,
-            budget=TokenBudget(self._token_limit, 600.0),
-        )
-        # limiters are created here, inside the running loop
+        self._tokens = TokenCache(key=key, fetch=self._fetch_token, store=store, budget=budget)
         self._executor = Executor(
             api_url=self.endpoints.api_url,
             transport=transport,
             tokens=self._tokens,
-            pacer=Pacer(self.limits),
+            pacer=pacer,
             retry=self.retry,
             user_agent=USER_AGENT,
         )
@@ -533,6 +558,8 @@ class AnalyticsSession:
             counters=lambda: (self.token_requests, self.http_requests),
             background=self._background,
             settle_delay=self.timeout,
+            coordinator=self.coordinator,
+            namespace=self.namespace,
         )
 
     @property

@@ -15,6 +15,7 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
+from .._coordinator import Coordinator
 from .._errors import InvalidInputError
 from .._executor import Executor
 from .._models import SyncConfig
@@ -49,6 +50,8 @@ class BulkContext:
     counters: Callable[[], tuple[int, int]]
     background: Callable[[], TaskGroup]
     settle_delay: float = 30.0
+    coordinator: Coordinator | None = None  # shared claims (and budgets) across runs
+    namespace: str = ""  # which Zoho (data centre) the claims are about
     baselines: Baselines = attrs.field(
         default=attrs.Factory(lambda self: new_baselines(self.executor), takes_self=True)
     )
@@ -112,7 +115,10 @@ class RunOptions:
     ``deadline``: seconds from the start after which nothing new is sent. ``wait``: poll
     for each started sync's outcome, at most ``wait_timeout`` seconds (an hour when
     ``None``), one listing per workspace per ``poll_interval``. ``stop``: an event that
-    ends the run gracefully. ``confirm_starts``: list each workspace before its first sync
+    ends the run gracefully. ``claim_ttl``: with a shared coordinator, how long this run's
+    claims last while it runs (default: the deadline, else an hour, plus 10 minutes); when
+    it ends they are cut to ``claim_margin`` seconds, so a run that overlapped it still
+    skips what it synced. ``confirm_starts``: list each workspace before its first sync
     so that an attempt that may have reached Zoho is settled from its counters instead of
     being sent again (``False`` saves that listing and reports such attempts UNCONFIRMED,
     or re-sends them under ``RetryPolicy(resend_unconfirmed=True)``: the risky choice).
@@ -129,6 +135,15 @@ class RunOptions:
     poll_interval: float = attrs.field(default=30.0, validator=_check_positive)
     stop: anyio.Event | None = attrs.field(default=None, validator=_check_event, eq=False)
     confirm_starts: bool = attrs.field(default=True, converter=bool)
+    claim_ttl: float | None = attrs.field(default=None, validator=_check_optional_positive)
+    claim_margin: float = attrs.field(default=600.0, validator=_check_positive)
+
+    @property
+    def claim_seconds(self) -> float:
+        """How long a claim lasts while its run runs."""
+        if self.claim_ttl is not None:
+            return self.claim_ttl
+        return (self.deadline if self.deadline is not None else 3600.0) + self.claim_margin
 
     @property
     def wait_seconds(self) -> float:

@@ -29,7 +29,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +41,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
+from .._coordinator import Claim, CoordinatorUnavailableError
 from .._errors import (
     InvalidInputError,
     ProtocolError,
@@ -52,6 +56,7 @@ from .._results import (
     SyncReport,
     SyncResult,
     SyncStatus,
+    SyncTarget,
     result_from_call,
 )
 from .._settle import Settlement, Verdict, settler
@@ -72,6 +77,9 @@ def _now() -> datetime:
 
 
 DsKey = tuple[str | None, str, str]  # (org_id, workspace_id, datasource_id)
+
+# Results after which a target's claim is kept until the run ends: a sync may be running.
+_KEEP_CLAIM = frozenset({SyncStatus.STARTED, SyncStatus.ALREADY_RUNNING, SyncStatus.UNCONFIRMED})
 
 
 class _Chain:
@@ -129,6 +137,16 @@ class Run:
         self.workers = max(2 * context.limits.max_in_flight, 2)
         # The refresh token was refused: the run can send nothing more (see _fail_run).
         self._fatal: TokenRefreshError | None = None
+        # The coordinator's store went away mid-run (see _lose_shared).
+        self._shared_lost: CoordinatorUnavailableError | None = None
+        # claims this run holds, by target index; who holds them
+        self._claims: dict[int, str] = {}
+        self._holder = Claim(
+            owner=uuid.uuid4().hex,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=time.time(),
+        )
         # cancel scopes of workers waiting on an async source, woken by a fatal error
         self._pulls: set[anyio.CancelScope] = set()
 
@@ -168,6 +186,8 @@ class Run:
             raise
         finally:
             await source.aclose()
+            with anyio.CancelScope(shield=True):
+                await self._shorten_claims()
 
     async def _watch_stop(self, event: anyio.Event) -> None:
         await event.wait()
@@ -279,6 +299,8 @@ class Run:
 
     async def _handle(self, index: int, item: Item, chain: _Chain | None) -> None:
         result = await self._process(index, item)
+        if self._claims:
+            await self._settle_claim(result)
         self._active[index] = (item, result)
         if result.attempts == 0:
             # nothing was sent, so nothing yielded: let other tasks (and cancellation)
@@ -425,6 +447,8 @@ class Run:
             )
         if self._fatal is not None:
             return self._failed_fatal(index, item, started, 0)
+        if self._shared_lost is not None:
+            return self._cancelled_shared(index, item, started, 0)
         if self.control.over():
             return _cancelled(index, item, started, self._why_not_sent())
         if target.datasource_id is None:
@@ -448,6 +472,9 @@ class Run:
                 started_at=started,
                 finished_at=_now(),
             )
+        claimed = await self._claim(index, target, started)
+        if claimed is not None:
+            return claimed
         key = (self.context.org(target.org_id), target.workspace_id)
         if self.options.confirm_starts:
             await self.context.baselines.before_send(key)
@@ -457,6 +484,10 @@ class Run:
         if call.ok or call.ours_in_progress:
             self.context.baselines.note_started(key, target.datasource_id)
         self._check_fatal(call)
+        if isinstance(call.error, CoordinatorUnavailableError):
+            self._lose_shared(call.error)
+        if self._shared_lost is not None and call.cancelled:
+            return self._cancelled_shared(index, item, started, call.attempts)
         if self._fatal is not None and call.cancelled:
             # Woken by the fatal error from its pacing turn or a backoff: not sent again,
             # and never will be. (An attempt that may have reached Zoho is settled before
@@ -470,6 +501,92 @@ class Run:
             finished_at=_now(),
             why_cancelled=self._why_not_sent(),
             stopped=self.control.stopped,
+        )
+
+    # -- claims (a coordinator shared with other runs) -------------------------------------
+
+    def _claim_key(self, target: SyncTarget) -> str:
+        interval = target.sync_interval_id or (
+            target.config.sync_interval_id if target.config is not None else None
+        )
+        org = self.context.org(target.org_id) or ""
+        return (
+            f"claim:{self.context.namespace}:{org}:{target.workspace_id}:"
+            f"{target.datasource_id}:{interval or ''}"
+        )
+
+    async def _claim(self, index: int, target: SyncTarget, started: datetime) -> SyncResult | None:
+        """Claim the target for this run; its result when another run holds it (CLAIMED)
+        or the shared store is gone (CANCELLED), else None: go ahead and send."""
+        coordinator = self.context.coordinator
+        if coordinator is None:
+            return None
+        key = self._claim_key(target)
+        try:
+            other = await coordinator.claim(key, self._holder, self.options.claim_seconds)
+        except CoordinatorUnavailableError as exc:
+            self._lose_shared(exc)
+            return self._cancelled_shared(index, target, started, 0)
+        if other is None:
+            self._claims[index] = key
+            return None
+        since = datetime.fromtimestamp(other.started_at, UTC).isoformat(timespec="seconds")
+        return SyncResult(
+            target,
+            index,
+            SyncStatus.CLAIMED,
+            error_message=f"claimed by {other.describe()}, started {since}; not sent",
+            started_at=started,
+            finished_at=_now(),
+        )
+
+    async def _settle_claim(self, result: SyncResult) -> None:
+        """A target that did not start a sync gives its claim back at once (a retry by
+        any run may send it); a started one keeps it until the run ends."""
+        key = self._claims.get(result.index)
+        if key is None or result.status in _KEEP_CLAIM:
+            return
+        del self._claims[result.index]
+        coordinator = self.context.coordinator
+        assert coordinator is not None
+        with contextlib.suppress(CoordinatorUnavailableError):
+            await coordinator.release(key, self._holder.owner)
+
+    async def _shorten_claims(self) -> None:
+        """At the end of the run, its claims last ``claim_margin`` more seconds: a run that
+        overlapped this one still skips what this one synced; a later one does not."""
+        coordinator = self.context.coordinator
+        if coordinator is None or not self._claims or self._shared_lost is not None:
+            return
+        with anyio.move_on_after(30), contextlib.suppress(CoordinatorUnavailableError):
+            for key in self._claims.values():
+                await coordinator.claim(key, self._holder, self.options.claim_margin)
+
+    def _lose_shared(self, error: CoordinatorUnavailableError) -> None:
+        """The shared store is gone mid-run: stop sending (never fall back to per-process
+        budgets); requests on the wire finish, the rest end CANCELLED."""
+        if self._shared_lost is not None:
+            return
+        self._shared_lost = error
+        log.warning("shared state unavailable; stopping the run: %s", error)
+        self.control.stop()
+        for scope in list(self._pulls):
+            scope.cancel()
+
+    def _cancelled_shared(
+        self, index: int, item: Item | SyncTarget, started: datetime, attempts: int
+    ) -> SyncResult:
+        assert self._shared_lost is not None
+        target = item if isinstance(item, SyncTarget) else item.target
+        return SyncResult(
+            target,
+            index,
+            SyncStatus.CANCELLED,
+            error_message=f"shared state unavailable: {self._shared_lost}",
+            error_type=type(self._shared_lost).__name__,
+            attempts=attempts,
+            started_at=started,
+            finished_at=_now(),
         )
 
     def _settler(self, key: tuple[str | None, str], target: Any) -> Settle:

@@ -39,6 +39,7 @@ _LABELS = {
     SyncStatus.FAILED: "failed",
     SyncStatus.CANCELLED: "cancelled",
     SyncStatus.UNCONFIRMED: "unconfirmed",
+    SyncStatus.CLAIMED: "claimed by another run",
 }
 
 
