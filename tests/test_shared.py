@@ -1,0 +1,137 @@
+"""Sessions that share a coordinator share Zoho's budgets: one token, one pace, one claim.
+
+Each "process" here is a session with its own coordinator object over the same store (a
+SQLite file), as separate processes would have; the fake counts what reaches Zoho.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from zoho_async._coord_sqlite import SqliteCoordinator
+
+from zoho_async import Limits, SyncReport, SyncStatus, SyncTarget, TokenThrottledError
+from zoho_async._coordinator import CoordinatorUnavailableError
+from zoho_async.testing import FakeZoho
+
+from .helpers import ds_id, session_for, workspace_fake
+
+pytestmark = pytest.mark.anyio
+
+
+def _sharer(fake: FakeZoho, path: Path, **overrides: Any) -> Any:
+    return session_for(fake, coordinator=SqliteCoordinator(path), **overrides)
+
+
+async def test_sharers_mint_one_token_between_them(tmp_path: Path) -> None:
+    async with workspace_fake(sync_duration=0.0) as fake:
+        ids = [ds_id(fake.add_datasource("1001")) for _ in range(8)]
+        db = tmp_path / "shared.db"
+        async with _sharer(fake, db) as one, _sharer(fake, db) as two:
+            async with anyio.create_task_group() as tg:
+                for n, d in enumerate(ids):
+                    session = one if n % 2 else two
+                    tg.start_soon(session.workspace("1001").sync_data, d)
+    assert fake.stats.token_requests == 1
+    assert sum(fake.stats.syncs_started.values()) == 8
+
+
+async def test_the_token_budget_is_counted_across_sharers(tmp_path: Path) -> None:
+    async with workspace_fake(sync_duration=0.0) as fake:
+        db = tmp_path / "shared.db"
+        async with _sharer(fake, db, token_requests_per_10_minutes=3) as one:
+            await one.get_access_token()  # 1
+            fake.revoke_tokens()
+            await one.get_orgs()  # the 8535 makes it mint a second: 2
+        async with _sharer(fake, db, token_requests_per_10_minutes=3) as two:
+            await two.get_access_token()  # adopts the shared token: still 2
+            assert fake.stats.token_requests == 2
+            fake.revoke_tokens()
+            await two.get_orgs()  # 3
+        async with _sharer(fake, db, token_requests_per_10_minutes=3) as three:
+            fake.revoke_tokens()
+            with pytest.raises(TokenThrottledError, match="every process sharing"):
+                await three.get_orgs()
+        # three requests in all, counted across the sharers; the fourth was never sent
+        assert fake.stats.token_requests == 3
+
+
+async def test_two_sharers_together_stay_inside_the_org_limit(tmp_path: Path) -> None:
+    # the fake enforces 40 metadata calls per 2 s window; each sharer is told exactly that
+    limits = Limits(
+        requests_per_minute=1200,
+        metadata_per_minute=1200,
+        window_seconds=2.0,
+        max_in_flight=8,
+    )
+    async with workspace_fake(
+        sync_duration=0.0,
+        requests_per_minute=40,
+        metadata_per_minute=40,
+        window_seconds=2.0,
+    ) as fake:
+        ids = [ds_id(fake.add_datasource("1001")) for _ in range(120)]
+        db = tmp_path / "shared.db"
+        reports: list[SyncReport] = []
+
+        async def run(part: list[str]) -> None:
+            async with _sharer(fake, db, limits=limits) as session:
+                reports.append(await session.sync_many([SyncTarget("1001", d) for d in part]))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, ids[:60])
+            tg.start_soon(run, ids[60:])
+    assert all(r.ok for r in reports), [r.counts for r in reports]
+    assert fake.stats.rejected_rate_limited == 0
+    assert fake.stats.max_rolling(2.0) <= 40
+
+
+async def test_overlapping_runs_sync_each_datasource_once(tmp_path: Path) -> None:
+    async with workspace_fake(sync_duration=5.0) as fake:
+        ids = [ds_id(fake.add_datasource("1001")) for _ in range(30)]
+        db = tmp_path / "shared.db"
+        targets = [SyncTarget("1001", d) for d in ids]
+        reports: list[SyncReport] = []
+
+        async def run() -> None:
+            async with _sharer(fake, db) as session:
+                reports.append(await session.sync_many(targets))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            tg.start_soon(run)
+    assert max(fake.stats.syncs_started[d] for d in ids) == 1
+    statuses = Counter(r.status for report in reports for r in report.results)
+    assert statuses == {SyncStatus.STARTED: 30, SyncStatus.CLAIMED: 30}
+    claimed = [r for report in reports for r in report.results if r.status is SyncStatus.CLAIMED]
+    assert all("claimed by run" in (r.error_message or "") for r in claimed)
+    assert all(report.ok for report in reports)  # CLAIMED is not a failure
+
+
+async def test_a_failed_target_gives_its_claim_back(tmp_path: Path) -> None:
+    async with workspace_fake(sync_duration=0.0) as fake:
+        ok = ds_id(fake.add_datasource("1001"))
+        forbidden = ds_id(fake.add_datasource("1001", forbidden=True))
+        db = tmp_path / "shared.db"
+        targets = [SyncTarget("1001", ok), SyncTarget("1001", forbidden)]
+        async with _sharer(fake, db) as session:
+            first = await session.sync_many(targets)
+        async with _sharer(fake, db) as session:
+            again = await session.sync_many(targets)
+    assert [r.status for r in first.results] == [SyncStatus.STARTED, SyncStatus.FAILED]
+    # the started one is still claimed (the first run just ended); the failed one is free
+    assert [r.status for r in again.results] == [SyncStatus.CLAIMED, SyncStatus.FAILED]
+
+
+async def test_an_unusable_store_is_one_clear_error_before_any_request(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store's directory should be")
+    async with workspace_fake() as fake:
+        with pytest.raises(CoordinatorUnavailableError):
+            async with _sharer(fake, blocker / "shared.db") as session:
+                await session.get_orgs()
+    assert fake.stats.token_requests == 0
