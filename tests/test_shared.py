@@ -31,11 +31,14 @@ async def test_sharers_mint_one_token_between_them(tmp_path: Path) -> None:
     async with workspace_fake(sync_duration=0.0) as fake:
         ids = [ds_id(fake.add_datasource("1001")) for _ in range(8)]
         db = tmp_path / "shared.db"
-        async with _sharer(fake, db) as one, _sharer(fake, db) as two:
-            async with anyio.create_task_group() as tg:
-                for n, d in enumerate(ids):
-                    session = one if n % 2 else two
-                    tg.start_soon(session.workspace("1001").sync_data, d)
+        async with (
+            _sharer(fake, db) as one,
+            _sharer(fake, db) as two,
+            anyio.create_task_group() as tg,
+        ):
+            for n, d in enumerate(ids):
+                session = one if n % 2 else two
+                tg.start_soon(session.workspace("1001").sync_data, d)
     assert fake.stats.token_requests == 1
     assert sum(fake.stats.syncs_started.values()) == 8
 
