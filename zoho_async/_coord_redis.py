@@ -294,6 +294,8 @@ class RedisCoordinator:
                 raise InvalidInputError(
                     "url_or_client must be a redis URL or a redis.asyncio.Redis client"
                 )
+            if ssl is not None:
+                raise InvalidInputError("ssl= applies to a URL; configure TLS on your own client")
             self._client = url_or_client
             self.url = self._describe_client(url_or_client)
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
@@ -332,6 +334,9 @@ class RedisCoordinator:
                     f"the Redis URL {self.url!r} uses plain redis:// to a non-loopback host; "
                     "use rediss:// (TLS), or pass allow_insecure=True on a network you trust"
                 )
+        if ssl is not None and parts.scheme != "rediss":
+            # a CA given for a plain URL means TLS was meant: say so rather than ignore it
+            raise InvalidInputError(f"ssl= applies to rediss:// URLs only, got {self.url!r}")
         connection = redis.asyncio.connection
         try:
             kwargs: dict[str, Any] = dict(connection.parse_url(url))
@@ -360,10 +365,13 @@ class RedisCoordinator:
 
     @staticmethod
     def _describe_client(client: Redis) -> str:
-        found = client.connection_pool.connection_kwargs
+        pool = client.connection_pool
+        found = pool.connection_kwargs
         if "path" in found:
             return f"unix://{found['path']}"
-        return f"redis://{found.get('host', '?')}:{found.get('port', '?')}/{found.get('db', 0)}"
+        scheme = "rediss" if "ssl" in pool.connection_class.__name__.lower() else "redis"
+        host, port, db = found.get("host", "?"), found.get("port", "?"), found.get("db", 0)
+        return f"{scheme}://{host}:{port}/{db}"
 
     def __repr__(self) -> str:
         return f"RedisCoordinator({self.url!r}, prefix={self._prefix!r})"
