@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import pytest
 
 from zoho_async._auth import StoredToken
-from zoho_async._coordinator import Claim, CoordinatorUnavailableError
+from zoho_async._coordinator import MIN_FACTOR, RECOVERY_STEP, Claim, CoordinatorUnavailableError
 from zoho_async._errors import InsecureURLError, InvalidInputError
 
 from .redis_server import RedisTLS
@@ -102,6 +103,36 @@ async def test_the_password_is_in_no_repr_error_or_log(
         assert secret not in shown
         assert secret not in repr(caught.value)
         assert secret not in caplog.text
+
+
+async def test_an_acl_user_confined_to_the_prefix_works_and_stays_hidden(
+    redis_auth_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    user, password = "zoho-acl-user", "acl-" + _password(redis_auth_url)[::-1]
+    admin: Any = redis_asyncio.Redis.from_url(redis_auth_url)
+    try:
+        # the least a deployment may grant: its own prefix, every command
+        await admin.acl_setuser(
+            user, enabled=True, passwords=["+" + password], keys=["zacl:*"], categories=["+@all"]
+        )
+        url = redis_auth_url.replace(f":{_password(redis_auth_url)}@", f"{user}:{password}@")
+        async with RedisCoordinator(url, prefix="zacl") as shared:
+            await _exercise(shared, "access-acl", "a" * 64)
+            shown = repr(shared)
+        # outside its prefix the server refuses: unavailable, and still nothing leaks
+        with pytest.raises(
+            CoordinatorUnavailableError, match=r"NoPermissionError|NOPERM"
+        ) as caught:
+            async with RedisCoordinator(url, prefix="elsewhere") as shared:
+                await shared.reserve("k", 1.0, 1)
+        texts = [shown, caplog.text, "".join(traceback.format_exception(caught.value))]
+        for text in texts:
+            assert user not in text
+            assert password not in text
+    finally:
+        await admin.acl_deluser(user)
+        await admin.aclose()
 
 
 async def test_an_acl_user_and_a_password_in_the_query_are_hidden_too() -> None:
@@ -262,6 +293,47 @@ async def test_the_store_holds_no_secret_but_the_access_token(
     assert access_token in blob  # the scan does read values
     for secret in (client_secret, refresh_token, password, "1000.refresh"):
         assert secret not in blob
+
+
+# -- pacing on the server's clock (the contract suite has the rest) --------------------------
+
+
+async def test_gcra_turns_on_the_servers_clock_and_no_burst_inside_a_pause(
+    redis_clean: str,
+) -> None:
+    async with RedisCoordinator(redis_clean) as shared:
+        # 10 s apart, 3 at once: waits of 0, 0, 0, ~10, ~20 (less the ms between calls)
+        waits = [await shared.reserve("org", 10.0, 3) for _ in range(5)]
+        assert [round(w / 10.0) for w in waits] == [0, 0, 0, 1, 2]
+
+        assert await shared.pause("paused", 100.0) == pytest.approx(100.0, abs=5.0)
+        state = await shared.pace_state("paused")
+        assert state.factor == 0.8
+        # a burst of 3 never starts inside the pause: every turn waits for its end
+        for _ in range(3):
+            assert await shared.reserve("paused", 1.0, 3) >= state.paused_for - 5.0
+        # a shorter pause does not shorten it; every pause slows the rate, never below 0.1
+        assert await shared.pause("paused", 1.0) > 90.0
+        for _ in range(12):
+            await shared.pause("paused", 1.0)
+        assert (await shared.pace_state("paused")).factor == MIN_FACTOR
+
+
+async def test_the_rate_climbs_back_a_step_per_clean_window(redis_clean: str) -> None:
+    async with RedisCoordinator(redis_clean) as shared:
+        await shared.pause("org", 0.05)
+        assert (await shared.pace_state("org", recovery_window=0.1)).factor == 0.8
+        # poll (bounded) until the server's clock has passed the pause and a window
+        deadline = time.monotonic() + 30
+        while (state := await shared.pace_state("org", recovery_window=0.1)).factor == 0.8:
+            assert time.monotonic() < deadline, state
+            await anyio.sleep(0.02)
+        assert state.paused_for == 0.0
+        steps = (state.factor - 0.8) / RECOVERY_STEP
+        assert steps == pytest.approx(round(steps)), state
+        assert state.factor <= 1.0
+        # long after: the full rate again, never slowed for good
+        assert (await shared.pace_state("org", recovery_window=1e-6)).factor == 1.0
 
 
 # -- atomic across processes ------------------------------------------------------------------
