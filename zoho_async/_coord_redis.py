@@ -33,7 +33,8 @@ factor at the last pause while it lasts, then
 
 Secrets: the only secret stored is the access token (the caller's keys are hashes). The
 URL's password and user name never appear in a repr, a log line or an error message.
-Needs Redis 4.0 or newer (multi-field HSET); tested against 7.0.
+Needs Redis 4.0 or newer (multi-field HSET); tested against 7.0. One server (with replicas
+if you like), not Redis Cluster: the token-request script touches two keys.
 """
 
 from __future__ import annotations
@@ -249,10 +250,12 @@ class RedisCoordinator:
     ``url_or_client`` is a ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL, or a
     ``redis.asyncio.Redis`` client of the caller's (which :meth:`aclose` leaves open).
     ``ssl`` has AnalyticsSession's meaning for ``rediss://``: an ``ssl.SSLContext``, a CA
-    bundle path, or None for the system's CAs. A plain ``redis://`` URL to a host that is not
+    bundle path, or None for the system's CAs (TLS settings come from ``ssl`` alone, not from
+    the URL's query). A plain ``redis://`` URL to a host that is not
     loopback is refused (the access token and the password would cross the network in clear)
     unless ``allow_insecure=True``. ``timeout`` bounds connecting, each command, and the
-    wait for one of the ``max_connections`` connections.
+    wait for one of the ``max_connections`` connections. ``url`` is the URL without its user,
+    password or query: what messages show.
 
     Example::
 
@@ -388,8 +391,7 @@ class RedisCoordinator:
     async def aclose(self) -> None:
         """Close the client if this coordinator made it (claims and leases expire by TTL)."""
         if self._own:
-            close = getattr(self._client, "aclose", None) or self._client.close
-            await close()
+            await self._client.aclose()
             await self._client.connection_pool.disconnect()
 
     async def __aenter__(self) -> RedisCoordinator:
