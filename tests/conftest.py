@@ -14,6 +14,7 @@ _PLUGIN = "zoho_async.testing.pytest_plugin"
 pytest_plugins = (
     [] if any(ep.value == _PLUGIN for ep in entry_points(group="pytest11")) else [_PLUGIN]
 )
+pytest_plugins = [*pytest_plugins, "tests.redis_server"]
 
 # Hypothesis profiles, picked by ZOHO_ASYNC_HYPOTHESIS_PROFILE. The default "ci" is
 # derandomized (examples are a function of the test alone) and ignores the local example
