@@ -200,16 +200,18 @@ async def test_lease_expires_after_ttl(coordinator: Subject) -> None:
 
 @pytest.mark.anyio
 async def test_re_lease_extends_from_now(coordinator: Subject) -> None:
-    coord, key = coordinator.coord, coordinator.key("lease")
-    if not coordinator.exact:
-        pytest.skip("needs a clock the test moves")
-    assert await coord.lease(key, "a", 10.0)
-    await coordinator.advance(8.0)
-    assert await coord.lease(key, "a", 10.0)  # now lives until 18
-    await coordinator.advance(8.0)
-    assert not await coord.lease(key, "b", 10.0)
-    await coordinator.advance(2.0)
-    assert await coord.lease(key, "b", 10.0)
+    coord, key, ttl = coordinator.coord, coordinator.key("lease"), 0.5
+    assert await coord.lease(key, "a", ttl)
+    await coordinator.advance(ttl / 2)
+    renewed = coordinator.mark()
+    assert await coord.lease(key, "a", ttl)  # lives ttl from now, past the first lease
+    refused = not await coord.lease(key, "b", ttl)
+    if coordinator.mark() - renewed < ttl - REAL_SLACK:  # always on a fake clock
+        assert refused
+    await coordinator.eventually(lambda: coord.lease(key, "b", ttl), step=ttl / 2)
+    assert coordinator.mark() - renewed >= ttl - REAL_SLACK
+    if coordinator.exact:
+        assert coordinator.mark() - renewed == ttl
 
 
 @pytest.mark.anyio
@@ -407,6 +409,18 @@ async def test_reservations_use_the_recovered_factor(coordinator: Subject) -> No
 
 
 @pytest.mark.anyio
+async def test_pause_reckons_with_the_last_reservations_window(coordinator: Subject) -> None:
+    coord, key = coordinator.coord, coordinator.key("pace")
+    if not coordinator.exact:
+        pytest.skip("needs a clock the test moves")
+    await coord.pause(key, 10.0, slowdown=0.5)
+    await coordinator.advance(10.0 + 121.0)  # 4 windows of 30 s, 2 of 60 s
+    await coord.reserve(key, 1.0, 1, recovery_window=30.0)
+    await coord.pause(key, 10.0, slowdown=0.5)  # from 0.7, not 0.6
+    assert (await coord.pace_state(key, recovery_window=30.0)).factor == pytest.approx(0.35)
+
+
+@pytest.mark.anyio
 async def test_claims_are_exclusive(coordinator: Subject) -> None:
     coord, key = coordinator.coord, coordinator.key("claim")
     first, second = _claim("a" * 32), _claim("b" * 32, host="host-b", pid=202)
@@ -442,17 +456,23 @@ async def test_claims_expire_after_ttl(coordinator: Subject) -> None:
 
 @pytest.mark.anyio
 async def test_re_claim_by_the_holder_extends(coordinator: Subject) -> None:
-    coord, key = coordinator.coord, coordinator.key("claim")
-    if not coordinator.exact:
-        pytest.skip("needs a clock the test moves")
+    coord, key, ttl = coordinator.coord, coordinator.key("claim"), 0.5
     first, second = _claim("a" * 32), _claim("b" * 32)
-    assert await coord.claim(key, first, 10.0) is None
-    await coordinator.advance(8.0)
-    assert await coord.claim(key, first, 10.0) is None
-    await coordinator.advance(8.0)
-    assert await coord.claim(key, second, 10.0) == first
-    await coordinator.advance(2.0)
-    assert await coord.claim(key, second, 10.0) is None
+    assert await coord.claim(key, first, ttl) is None
+    await coordinator.advance(ttl / 2)
+    renewed = coordinator.mark()
+    assert await coord.claim(key, first, ttl) is None  # lives ttl from now
+    refused = await coord.claim(key, second, ttl)
+    if coordinator.mark() - renewed < ttl - REAL_SLACK:  # always on a fake clock
+        assert refused == first
+
+    async def claimed() -> bool:
+        return await coord.claim(key, second, ttl) is None
+
+    await coordinator.eventually(claimed, step=ttl / 2)
+    assert coordinator.mark() - renewed >= ttl - REAL_SLACK
+    if coordinator.exact:
+        assert coordinator.mark() - renewed == ttl
 
 
 @pytest.mark.anyio

@@ -21,7 +21,9 @@ The rules (shared with :mod:`zoho_async._coord_sqlite`, whose pure parts live he
   ``min(1, factor_at_pause + RECOVERY_STEP * floor((now - paused_until) / window))``; while
   it lasts, ``factor_at_pause``. A pause sets ``factor_at_pause`` to the current factor
   times ``slowdown``, at least ``MIN_FACTOR``, and ``paused_until`` to the later of the
-  old end and ``now + seconds``.
+  old end and ``now + seconds``. :meth:`pause` is not told a recovery window: the current
+  factor there is reckoned with the window of the key's last reservation (60 s before
+  any), which is the one its callers pace with.
 - **Token requests.** A rolling window of the times of granted requests per key, plus an
   instant before which none is granted (:meth:`block_token_requests`).
 - **Expiry.** Leases and claims end ``ttl`` seconds after they were (re)taken; an access
@@ -108,6 +110,7 @@ class _Pace:
     tat: float = -math.inf
     paused_until: float = -math.inf
     factor_at_pause: float = 1.0
+    window: float = 60.0  # the recovery window of the last reservation
 
 
 class LocalCoordinator:
@@ -239,6 +242,7 @@ class LocalCoordinator:
         pace = self._pace.setdefault(key, _Pace())
         factor = current_factor(pace.factor_at_pause, pace.paused_until, now, recovery_window)
         wait, pace.tat = gcra(pace.tat, pace.paused_until, now, interval / factor, burst)
+        pace.window = recovery_window
         return wait
 
     async def pause(self, key: str, seconds: float, *, slowdown: float = 0.8) -> float:
@@ -246,9 +250,8 @@ class LocalCoordinator:
         check_pause(seconds, slowdown)
         now = self._now()
         pace = self._pace.setdefault(key, _Pace())
-        # the factor at the moment of the pause, recovery included (window: the default;
-        # a pause ends any recovery in progress, so only the level reached matters)
-        factor = current_factor(pace.factor_at_pause, pace.paused_until, now, 60.0)
+        # the factor reached at the moment of the pause, recovery included
+        factor = current_factor(pace.factor_at_pause, pace.paused_until, now, pace.window)
         pace.factor_at_pause = paused_factor(factor, slowdown)
         pace.paused_until = max(pace.paused_until, now + seconds)
         return pace.paused_until - now

@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS pace (
     key TEXT PRIMARY KEY,
     tat REAL NOT NULL,
     paused_until REAL NOT NULL,
-    factor_at_pause REAL NOT NULL
+    factor_at_pause REAL NOT NULL,
+    recovery_window REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
@@ -104,8 +105,9 @@ CREATE TABLE IF NOT EXISTS claims (
 ) WITHOUT ROWID;
 """
 
-# A key never paced: no arrival yet, no pause, full speed. SQLite's REAL holds -inf.
-_NO_PACE = (-math.inf, -math.inf, 1.0)
+# A key never paced: no arrival yet, no pause, full speed, the default recovery window.
+# SQLite's REAL holds -inf.
+_NO_PACE = (-math.inf, -math.inf, 1.0, 60.0)
 
 
 def _check_version(version: int) -> None:
@@ -310,11 +312,12 @@ class SqliteCoordinator:
         conn.execute("DELETE FROM pace WHERE max(tat, paused_until) <= ?", (now - PACE_KEEP,))
 
     @staticmethod
-    def _pace_row(conn: sqlite3.Connection, key: str) -> tuple[float, float, float]:
+    def _pace_row(conn: sqlite3.Connection, key: str) -> tuple[float, float, float, float]:
         row = conn.execute(
-            "SELECT tat, paused_until, factor_at_pause FROM pace WHERE key = ?", (key,)
+            "SELECT tat, paused_until, factor_at_pause, recovery_window FROM pace WHERE key = ?",
+            (key,),
         ).fetchone()
-        return _NO_PACE if row is None else (row[0], row[1], row[2])
+        return _NO_PACE if row is None else (row[0], row[1], row[2], row[3])
 
     # -- the access token -----------------------------------------------------------------
 
@@ -427,13 +430,13 @@ class SqliteCoordinator:
         check_positive("recovery_window", recovery_window)
 
         def take(conn: sqlite3.Connection, now: float) -> float:
-            tat, paused_until, factor_at_pause = self._pace_row(conn, key)
+            tat, paused_until, factor_at_pause, _window = self._pace_row(conn, key)
             factor = current_factor(factor_at_pause, paused_until, now, recovery_window)
             wait, tat = gcra(tat, paused_until, now, interval / factor, burst)
             conn.execute(
-                "INSERT INTO pace (key, tat, paused_until, factor_at_pause) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
-                (key, tat, paused_until, factor_at_pause),
+                "INSERT OR REPLACE INTO pace "
+                "(key, tat, paused_until, factor_at_pause, recovery_window) VALUES (?, ?, ?, ?, ?)",
+                (key, tat, paused_until, factor_at_pause, recovery_window),
             )
             return wait
 
@@ -444,16 +447,16 @@ class SqliteCoordinator:
         check_pause(seconds, slowdown)
 
         def take(conn: sqlite3.Connection, now: float) -> float:
-            tat, paused_until, factor_at_pause = self._pace_row(conn, key)
-            # the recovery window of the default, as LocalCoordinator.pause
+            tat, paused_until, factor_at_pause, window = self._pace_row(conn, key)
+            # reckoned with the last reservation's recovery window, as LocalCoordinator.pause
             factor = paused_factor(
-                current_factor(factor_at_pause, paused_until, now, 60.0), slowdown
+                current_factor(factor_at_pause, paused_until, now, window), slowdown
             )
             paused_until = max(paused_until, now + seconds)
             conn.execute(
-                "INSERT OR REPLACE INTO pace (key, tat, paused_until, factor_at_pause) "
-                "VALUES (?, ?, ?, ?)",
-                (key, tat, paused_until, factor),
+                "INSERT OR REPLACE INTO pace "
+                "(key, tat, paused_until, factor_at_pause, recovery_window) VALUES (?, ?, ?, ?, ?)",
+                (key, tat, paused_until, factor, window),
             )
             return paused_until - now
 
@@ -464,7 +467,7 @@ class SqliteCoordinator:
         check_positive("recovery_window", recovery_window)
 
         def read(conn: sqlite3.Connection) -> PaceState:
-            _tat, paused_until, factor_at_pause = self._pace_row(conn, key)
+            _tat, paused_until, factor_at_pause, _window = self._pace_row(conn, key)
             now = self._clock()
             factor = current_factor(factor_at_pause, paused_until, now, recovery_window)
             return PaceState(factor=factor, paused_for=max(0.0, paused_until - now))
