@@ -20,6 +20,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import uuid
@@ -29,6 +30,8 @@ from pathlib import Path
 import anyio
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zoho_async._auth import StoredToken, token_key
 from zoho_async._coord_local import LocalCoordinator
@@ -552,6 +555,95 @@ async def test_async_with(tmp_path: Path) -> None:
     await shared.aclose()
 
 
+@attrs.frozen
+class _Op:
+    """One call of the model test; each call uses the fields it needs."""
+
+    name: str
+    key: str  # "a" or "b"
+    who: str  # a holder, an owner, an access token
+    seconds: float  # a ttl, a window, an interval, a pause, a clock step
+    count: int  # a limit, a burst
+    other: float  # a recovery window, a slowdown
+
+
+_ops = st.builds(
+    _Op,
+    name=st.sampled_from(
+        [
+            "advance",
+            "put",
+            "get",
+            "drop",
+            "lease",
+            "unlease",
+            "take",
+            "block",
+            "reserve",
+            "pause",
+            "state",
+            "claim",
+            "release",
+        ]
+    ),
+    key=st.sampled_from(["a", "b"]),
+    who=st.sampled_from(["x", "y"]),
+    seconds=st.sampled_from([0.25, 0.5, 1.0, 5.0, 30.0, 61.0]),
+    count=st.integers(1, 3),
+    other=st.sampled_from([0.5, 0.8, 1.0, 30.0]),
+)
+
+
+async def _apply(coord: Coordinator, clock: FakeClock, op: _Op) -> object:
+    key, who, seconds = op.key, op.who, op.seconds
+    match op.name:
+        case "advance":
+            clock.now += seconds
+        case "put":
+            await coord.put_token(key, StoredToken(who, clock.now + seconds))
+        case "get":
+            return await coord.get_token(key)
+        case "drop":
+            await coord.drop_token(key, who)
+        case "lease":
+            return await coord.lease(key, who, seconds)
+        case "unlease":
+            await coord.unlease(key, who)
+        case "take":
+            return await coord.take_token_request(key, op.count, seconds)
+        case "block":
+            await coord.block_token_requests(key, seconds)
+        case "reserve":
+            return await coord.reserve(key, seconds, op.count, recovery_window=op.other * 60)
+        case "pause":
+            return await coord.pause(key, seconds, slowdown=min(op.other, 1.0))
+        case "state":
+            return await coord.pace_state(key, recovery_window=op.other * 60)
+        case "claim":
+            return await coord.claim(key, _claim(who), seconds)
+        case "release":
+            await coord.release(key, who)
+    return None
+
+
+@settings(max_examples=100)
+@given(ops=st.lists(_ops, max_size=40))
+def test_sqlite_behaves_exactly_as_local(ops: list[_Op]) -> None:
+    """The same calls at the same (fake) times get the same answers from both: the SQL
+    round-trips (infinities, upserts, the ordering of request times) lose nothing."""
+
+    async def run() -> None:
+        local_clock, sqlite_clock = FakeClock(), FakeClock()
+        local = LocalCoordinator(clock=local_clock)
+        with tempfile.TemporaryDirectory() as tmp:
+            async with SqliteCoordinator(Path(tmp) / "c.db", clock=sqlite_clock) as shared:
+                for op in ops:
+                    expected = await _apply(local, local_clock, op)
+                    assert await _apply(shared, sqlite_clock, op) == expected, op
+
+    anyio.run(run)
+
+
 # -- SQLite only ------------------------------------------------------------------------------
 
 
@@ -631,6 +723,16 @@ async def test_sqlite_unusable_directory_is_a_clear_error(tmp_path: Path) -> Non
     with pytest.raises(CoordinatorUnavailableError, match="a-file"):
         await coord.open()
     await coord.aclose()
+
+
+@pytest.mark.anyio
+async def test_sqlite_path_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "coord.db").mkdir()
+    async with contextlib.AsyncExitStack() as stack:
+        coord = SqliteCoordinator(tmp_path / "coord.db")
+        stack.push_async_callback(coord.aclose)
+        with pytest.raises(CoordinatorUnavailableError, match=r"coord\.db"):
+            await coord.open()
 
 
 @pytest.mark.anyio
