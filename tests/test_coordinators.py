@@ -654,9 +654,10 @@ def _sqlite_rows(path: Path, table: str) -> int:
 
 
 @pytest.mark.anyio
-async def test_sqlite_file_and_directory_modes(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "deeper" / "coord.db"
-    old = os.umask(0o022)  # a common umask, which would leave 0644/0755
+@pytest.mark.parametrize("umask", [0o022, 0o277])  # common (0644/0755), and too tight
+async def test_sqlite_file_and_directory_modes(tmp_path: Path, umask: int) -> None:
+    path = tmp_path / "new" / "coord.db"
+    old = os.umask(umask)
     try:
         async with SqliteCoordinator(path) as coord:
             await coord.put_token("k", StoredToken("access", time.time() + 60))

@@ -224,7 +224,7 @@ class SqliteCoordinator:
         try:
             self._prepare_file()
         except OSError as exc:
-            raise self._unavailable("cannot create the", exc) from exc
+            raise self._unavailable("cannot create or open the", exc) from exc
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -250,12 +250,20 @@ class SqliteCoordinator:
         if not directory.is_dir():
             directory.mkdir(parents=True, mode=0o700)
             os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            fd = os.open(self.path, os.O_RDWR)
+            created = False
+        else:
+            created = True
         try:
             info = os.fstat(fd)
-            # ours and readable by others (an old file, a wide umask): tighten it; a file
-            # of another user is theirs to guard
-            if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            if created:
+                os.fchmod(fd, 0o600)  # whatever the umask took away or let through
+            elif info.st_mode & 0o077 and info.st_uid == os.geteuid():
+                # ours and open to others (an old file, a wide umask): tighten it; a file
+                # of another user is theirs to guard
                 os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o700 | 0o600)
         finally:
             os.close(fd)
