@@ -126,16 +126,23 @@ class Coordinator(Protocol):
         ``burst`` at once (GCRA); returns the seconds to wait before sending (0.0 = now).
         The turn is taken: the caller sends after the wait and does not ask again.
 
-        While the key is paused, the turn comes after the pause. The factor is the one
-        :meth:`pace_state` reports."""
+        While the key is paused, the turn comes after the pause - a burst too. The factor is
+        the one :meth:`pace_state` reports. With ``iv = interval / factor``::
+
+            tat  = max(tat, now, paused_until)
+            wait = max(0, tat - now - (burst - 1) * iv, paused_until - now)
+            tat  = tat + iv
+        """
 
     async def pause(self, key: str, seconds: float, *, slowdown: float = 0.8) -> float:
         """Zoho said 6045/429: no turn for ``seconds`` for every sharer (a longer pause
         already in place stays), and the current factor times ``slowdown`` (at least
-        :data:`MIN_FACTOR`) becomes the factor at this pause. New reservations come after
-        the pause; a caller already waiting on an earlier reservation checks
-        :meth:`pace_state` when it wakes and reserves again while paused, so nothing leaks
-        through a pause. Returns the seconds the pause now lasts."""
+        :data:`MIN_FACTOR`) becomes the factor at this pause (the current factor is reckoned
+        with the ``recovery_window`` of the key's last :meth:`reserve`, 60 s before any).
+        Each call slows it again. New reservations come after the pause; a caller already
+        waiting on an earlier reservation checks :meth:`pace_state` when it wakes and
+        reserves again while paused, so nothing leaks through a pause. Returns the seconds
+        the pause now lasts."""
 
     async def pace_state(self, key: str, *, recovery_window: float = 60.0) -> PaceState:
         """The key's rate factor and pause. After a pause ends, the factor climbs back by
