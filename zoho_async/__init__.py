@@ -15,6 +15,10 @@ Example::
 """
 
 from ._auth import FileTokenStore, MemoryTokenStore, StoredToken, TokenStore
+from ._coord_local import LocalCoordinator
+from ._coord_redis import RedisCoordinator
+from ._coord_sqlite import SqliteCoordinator
+from ._coordinator import Claim, Coordinator, CoordinatorUnavailableError, PaceState
 from ._errors import (
     ApiError,
     ApiUnitsExhaustedError,
@@ -71,7 +75,10 @@ __all__ = [
     "ApiUnitsExhaustedError",
     "AuthError",
     "BulkSyncError",
+    "Claim",
     "ConfigTooLongError",
+    "Coordinator",
+    "CoordinatorUnavailableError",
     "Datasource",
     "FileTokenStore",
     "InsecureURLError",
@@ -80,18 +87,22 @@ __all__ = [
     "InvalidInputError",
     "InvalidTarget",
     "Limits",
+    "LocalCoordinator",
     "MemoryTokenStore",
     "MissingCredentialsError",
     "NotFoundError",
     "Org",
     "OrgRequiredError",
+    "PaceState",
     "PermissionDeniedError",
     "PlanEntry",
     "PlannedTarget",
     "ProtocolError",
     "RateLimitedError",
+    "RedisCoordinator",
     "RetryPolicy",
     "ServerError",
+    "SqliteCoordinator",
     "StoredToken",
     "SyncConfig",
     "SyncInProgressError",

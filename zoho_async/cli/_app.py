@@ -17,7 +17,7 @@ import click
 
 from zoho_async import AuthError, InvalidInputError, Limits, TokenError, ZohoError, __version__
 
-from ._config import REDACTOR, ConnectionSettings, default_token_cache
+from ._config import REDACTOR, ConnectionSettings, default_shared, default_token_cache
 from ._summary import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 __all__ = [
@@ -173,6 +173,15 @@ def connection_options(func: F) -> F:
         click.option(
             "--no-token-cache", is_flag=True, help="Keep the access token in memory only."
         ),
+        click.option(
+            "--shared",
+            envvar="ZOHO_SHARED",
+            metavar="SPEC",
+            help="Where Zoho's budgets (token, pace, claims) are shared with other runs: "
+            "sqlite:PATH (this host), redis://HOST:PORT/DB or rediss://... (many hosts), or "
+            "local (this process only). Default: sqlite: beside the token cache (local with "
+            "--no-token-cache).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -197,6 +206,7 @@ def settings_from(kwargs: dict[str, Any], limits: Limits | None = None) -> Conne
         accounts_url=kwargs.pop("accounts_url"),
         token_cache=cache,
         limits=limits,
+        shared=kwargs.pop("shared") or default_shared(cache),
     )
     settings.register_secrets()
     return settings

@@ -8,14 +8,25 @@ libraries; one last filter on everything written is cheap and catches what revie
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import attrs
 
-from zoho_async import AnalyticsSession, FileTokenStore, Limits, MissingCredentialsError
+from zoho_async import (
+    AnalyticsSession,
+    Coordinator,
+    FileTokenStore,
+    InvalidInputError,
+    Limits,
+    MissingCredentialsError,
+    RedisCoordinator,
+    SqliteCoordinator,
+)
 
 __all__ = [
     "ENV_VARS",
@@ -97,12 +108,24 @@ class ConnectionSettings:
     accounts_url: str | None = None
     token_cache: Path | None = None
     limits: Limits | None = None
+    shared: str = "local"  # what --shared / ZOHO_SHARED resolved to (see shared_coordinator)
 
     def register_secrets(self) -> None:
         REDACTOR.add(self.client_secret, self.refresh_token)
 
-    def session(self) -> AnalyticsSession:
-        """A new (unopened) session; ``InvalidInputError`` for bad settings."""
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AnalyticsSession]:
+        """An open session, with its shared coordinator (``--shared``) opened and closed
+        around it; ``InvalidInputError`` for bad settings."""
+        coordinator = shared_coordinator(self.shared)
+        try:
+            async with self._session(coordinator) as session:
+                yield session
+        finally:
+            if coordinator is not None:
+                await coordinator.aclose()
+
+    def _session(self, coordinator: Coordinator | None) -> AnalyticsSession:
         missing = [
             ENV_VARS[name]
             for name in ("client_id", "client_secret", "refresh_token")
@@ -116,7 +139,9 @@ class ConnectionSettings:
         assert self.client_secret
         assert self.refresh_token
         self.register_secrets()
-        store = FileTokenStore(self.token_cache) if self.token_cache is not None else None
+        store = None
+        if coordinator is None and self.token_cache is not None:
+            store = FileTokenStore(self.token_cache)
         return AnalyticsSession(
             self.client_id,
             self.client_secret,
@@ -127,7 +152,45 @@ class ConnectionSettings:
             accounts_url=self.accounts_url or None,
             token_store=store,
             limits=self.limits,
+            coordinator=coordinator,
         )
+
+
+def default_shared(token_cache: Path | None) -> str:
+    """The CLI's default ``--shared``: a SQLite store beside the token cache (so the
+    processes of this host share one token, one pace and their claims), or ``local`` when
+    tokens are kept in memory only."""
+    if token_cache is None:
+        return "local"
+    return "sqlite:" + str(token_cache.with_name("shared.db"))
+
+
+def shared_coordinator(spec: str) -> Coordinator | None:
+    """``local`` -> None (this process only); ``sqlite:PATH``; ``redis://`` or ``rediss://``
+    URLs. ``InvalidInputError`` for anything else."""
+    text = spec.strip()
+    if text in ("", "local"):
+        return None
+    if text.startswith("sqlite:"):
+        path = text.removeprefix("sqlite:")
+        if not path:
+            raise InvalidInputError("--shared sqlite:PATH needs a path")
+        return SqliteCoordinator(Path(path).expanduser())
+    if text.startswith(("redis://", "rediss://", "unix://")):
+        return RedisCoordinator(text)
+    raise InvalidInputError(
+        "--shared must be local, sqlite:PATH or a redis:// / rediss:// URL, got " + redact_url(text)
+    )
+
+
+def redact_url(text: str) -> str:
+    """``text`` with any password in a URL's user part masked."""
+    head, sep, rest = text.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return text
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{head}://{user + ':' if user else ''}***@{host}"
 
 
 class _RedactingStderrHandler(logging.Handler):

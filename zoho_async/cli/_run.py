@@ -139,8 +139,7 @@ class _BulkRun:
             raise error
 
     async def _work(self) -> None:
-        session = self.settings.session()
-        async with session:
+        async with self.settings.session() as session:
             try:
                 REDACTOR.add(await session.get_access_token())  # fail fast on credentials
                 await self._discover(session)
