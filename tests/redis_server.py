@@ -197,3 +197,9 @@ def redis_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTLS]:
     ]
     for server in _start(tmp, None, extra):
         yield RedisTLS(f"rediss://127.0.0.1:{server.tls_port}/0", tmp / "ca.pem")
+
+
+@pytest.fixture
+def redis_doomed(tmp_path: Path) -> Iterator[_Server]:
+    """A redis-server of the test's own, which the test may stop (``.stop()``) mid-run."""
+    yield from _start(tmp_path, None)

@@ -150,11 +150,29 @@ def test_sync_named_datasources_as_json_and_csv(fake: FakeZoho, env: dict[str, s
     doc = json.loads(result.stdout)
     assert doc["summary"]["counts"]["STARTED"] == 2
     assert [r["datasource_id"] for r in doc["results"]] == ids
-    result = run(["sync", ws, ids[0], "-f", "csv", "-q"], env)
+    # the first run's claims still hold (see test_a_rerun_right_after_meets_the_claims):
+    # this process-local run shares nothing with it
+    result = run(["sync", ws, ids[0], "-f", "csv", "-q", "--shared", "local"], env)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["datasource_id"], r["status"]) for r in rows] == [(ids[0], "STARTED")]
     assert result.stderr == ""  # --quiet
+
+
+@pytest.mark.parametrize("fake", [0.0], indirect=True, ids=["instant syncs"])
+def test_a_rerun_right_after_meets_the_claims(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    ws = workspace_ids(fake)[0]
+    ids = datasource_ids(fake, ws)[:2]
+    assert run(["sync", ws, *ids], env).exit_code == 0
+    again = run(["sync", ws, *ids, "-f", "json"], env)
+    assert again.exit_code == 0, again.output  # CLAIMED is not a failure
+    doc = json.loads(again.stdout)
+    assert doc["summary"]["counts"]["CLAIMED"] == 2
+    assert all("claimed by run" in r["error_message"] for r in doc["results"])
+    assert all(fake.stats.sync_calls[d] == 1 for d in ids)
+    assert (tmp_path / "cache" / "shared.db").exists()  # the default: beside the token cache
 
 
 def test_table_format_prints_the_summary_with_failures(
@@ -195,11 +213,14 @@ def test_resume_skips_a_truncated_last_line(
     assert run(["sync", ws, *ids[:3], "-o", str(out)], env).exit_code == 0
     text = out.read_text()
     out.write_text(text[: len(text) - 40])  # a run killed mid-line
-    again = run(["sync", ws, "--resume", str(out)], env)
+    again = run(["sync", ws, "--resume", str(out), "-f", "json"], env)
     assert again.exit_code == 0, again.output
     assert "incomplete last line" in again.stderr
-    assert fake.stats.sync_calls[ids[2]] == 2  # its line was lost, so it ran again
+    # its line was lost, but the first run's claim says it was sent: not sent again
+    assert fake.stats.sync_calls[ids[2]] == 1
     assert fake.stats.sync_calls[ids[0]] == 1
+    statuses = {r["datasource_id"]: r["status"] for r in json.loads(again.stdout)["results"]}
+    assert statuses[ids[2]] == "CLAIMED"
 
 
 def test_only_failed_reruns_failed_targets(

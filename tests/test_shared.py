@@ -12,9 +12,9 @@ from typing import Any
 
 import anyio
 import pytest
-from zoho_async._coord_sqlite import SqliteCoordinator
 
 from zoho_async import Limits, SyncReport, SyncStatus, SyncTarget, TokenThrottledError
+from zoho_async._coord_sqlite import SqliteCoordinator
 from zoho_async._coordinator import CoordinatorUnavailableError
 from zoho_async.testing import FakeZoho
 
@@ -138,3 +138,51 @@ async def test_an_unusable_store_is_one_clear_error_before_any_request(tmp_path:
             async with _sharer(fake, blocker / "shared.db") as session:
                 await session.get_orgs()
     assert fake.stats.token_requests == 0
+
+
+async def test_losing_the_store_mid_run_stops_sending_and_cancels_the_rest(
+    redis_doomed: Any,
+) -> None:
+    from zoho_async import RedisCoordinator
+
+    limits = Limits(requests_per_minute=1200, metadata_per_minute=1200, max_in_flight=2)
+    async with workspace_fake(sync_duration=0.0) as fake:
+        ids = [ds_id(fake.add_datasource("1001")) for _ in range(30)]
+        shared = RedisCoordinator(f"redis://127.0.0.1:{redis_doomed.port}/0")
+
+        def on_result(result: Any) -> None:
+            if result.index == 4:
+                redis_doomed.stop()  # the store goes away mid-run
+
+        async with session_for(fake, coordinator=shared, limits=limits) as session:
+            report = await session.sync_many(
+                [SyncTarget("1001", d) for d in ids], on_result=on_result
+            )
+        await shared.aclose()
+    statuses = Counter(r.status for r in report.results)
+    assert set(statuses) == {SyncStatus.STARTED, SyncStatus.CANCELLED}, statuses
+    assert statuses[SyncStatus.STARTED] >= 5
+    cancelled = [r for r in report.results if r.status is SyncStatus.CANCELLED]
+    assert all("shared state unavailable" in (r.error_message or "") for r in cancelled)
+    # nothing was sent on per-process guesses once the store was gone
+    assert fake.stats.sync_calls.total() == statuses[SyncStatus.STARTED]
+    assert max(fake.stats.syncs_started[d] for d in ids) == 1
+
+
+def test_cli_with_an_unreachable_store_exits_2_without_its_password(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from zoho_async.cli import cli
+
+    from .helpers import cli_env
+
+    with FakeZoho.run_in_thread() as fake:
+        fake.add_org(is_default=True)
+        fake.add_workspace(str(fake.default_org_id), "1001")
+        env = cli_env(fake, tmp_path)
+        env["ZOHO_SHARED"] = "redis://user:s3cret-pass@127.0.0.1:1/0"
+        result = CliRunner().invoke(cli, ["sync", "1001"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "shared state unavailable" in result.output
+    assert "s3cret-pass" not in result.output
+    assert fake.stats.token_requests == 0 and fake.stats.sync_calls.total() == 0

@@ -15,7 +15,15 @@ from typing import Any, TypeVar
 
 import click
 
-from zoho_async import AuthError, InvalidInputError, Limits, TokenError, ZohoError, __version__
+from zoho_async import (
+    AuthError,
+    CoordinatorUnavailableError,
+    InvalidInputError,
+    Limits,
+    TokenError,
+    ZohoError,
+    __version__,
+)
 
 from ._config import REDACTOR, ConnectionSettings, default_shared, default_token_cache
 from ._summary import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
@@ -81,6 +89,9 @@ def _leaf(exc: BaseException) -> BaseException:
 def _problem(exc: BaseException) -> click.ClickException | None:
     if isinstance(exc, InvalidInputError):
         return InputProblem(REDACTOR(str(exc)))
+    if isinstance(exc, CoordinatorUnavailableError):
+        # the --shared store is part of the set-up: a usage problem, exit 2
+        return InputProblem(REDACTOR(f"shared state unavailable: {exc}"))
     if isinstance(exc, TokenError | AuthError):
         return AuthProblem(REDACTOR(f"authentication failed: {exc}"))
     if isinstance(exc, ZohoError):
