@@ -6,14 +6,23 @@ SQLite file), as separate processes would have; the fake counts what reaches Zoh
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from zoho_async import Limits, SyncReport, SyncStatus, SyncTarget, TokenThrottledError
+from zoho_async import (
+    AnalyticsSession,
+    Limits,
+    SyncReport,
+    SyncStatus,
+    SyncTarget,
+    TokenThrottledError,
+)
 from zoho_async._coord_sqlite import SqliteCoordinator
 from zoho_async._coordinator import CoordinatorUnavailableError
 from zoho_async.testing import FakeZoho
@@ -23,8 +32,14 @@ from .helpers import ds_id, session_for, workspace_fake
 pytestmark = pytest.mark.anyio
 
 
-def _sharer(fake: FakeZoho, path: Path, **overrides: Any) -> Any:
-    return session_for(fake, coordinator=SqliteCoordinator(path), **overrides)
+@contextlib.asynccontextmanager
+async def _sharer(fake: FakeZoho, path: Path, **overrides: Any) -> AsyncIterator[AnalyticsSession]:
+    """An open session with a coordinator of its own over the store at ``path``."""
+    async with (
+        SqliteCoordinator(path) as shared,
+        session_for(fake, coordinator=shared, **overrides) as session,
+    ):
+        yield session
 
 
 async def test_sharers_mint_one_token_between_them(tmp_path: Path) -> None:
