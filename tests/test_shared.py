@@ -129,7 +129,12 @@ async def test_overlapping_runs_sync_each_datasource_once(tmp_path: Path) -> Non
             tg.start_soon(run)
     assert max(fake.stats.syncs_started[d] for d in ids) == 1
     statuses = Counter(r.status for report in reports for r in report.results)
-    assert statuses == {SyncStatus.STARTED: 30, SyncStatus.CLAIMED: 30}
+    assert statuses == {SyncStatus.STARTED: 30, SyncStatus.CLAIMED: 30}, [
+        (r.status.value, r.error_type, r.error_message)
+        for report in reports
+        for r in report.results
+        if r.status not in (SyncStatus.STARTED, SyncStatus.CLAIMED)
+    ]
     claimed = [r for report in reports for r in report.results if r.status is SyncStatus.CLAIMED]
     assert all("claimed by run" in (r.error_message or "") for r in claimed)
     assert all(report.ok for report in reports)  # CLAIMED is not a failure
