@@ -558,7 +558,9 @@ class Run:
         coordinator = self.context.coordinator
         if coordinator is None or not self._claims or self._shared_lost is not None:
             return
-        with anyio.move_on_after(30), contextlib.suppress(CoordinatorUnavailableError):
+        # Bounded: this runs shielded, even on Ctrl-C. Claims not shortened in time simply
+        # last their full TTL.
+        with anyio.move_on_after(5), contextlib.suppress(CoordinatorUnavailableError):
             for key in self._claims.values():
                 await coordinator.claim(key, self._holder, self.options.claim_margin)
 
