@@ -36,13 +36,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import attrs
 
 from ._auth import StoredToken
-from ._coordinator import MIN_FACTOR, RECOVERY_STEP, Claim, PaceState
+from ._coordinator import MIN_FACTOR, RECOVERY_STEP, Claim, OpenClose, PaceState
 from ._errors import InvalidInputError
 
 __all__ = ["LocalCoordinator"]
@@ -113,7 +111,7 @@ class _Pace:
     window: float = 60.0  # the recovery window of the last reservation
 
 
-class LocalCoordinator:
+class LocalCoordinator(OpenClose):
     """The :class:`~zoho_async.Coordinator` of one process: budgets kept in memory.
 
     This is the SDK's default and today's behaviour: the budgets are this process's own.
@@ -144,18 +142,6 @@ class LocalCoordinator:
 
     async def aclose(self) -> None:
         """Nothing to release; the state stays (a closed local coordinator can be reused)."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _now(self) -> float:
         now = self._clock()

@@ -47,7 +47,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from ._auth import StoredToken
-from ._coordinator import MIN_FACTOR, RECOVERY_STEP, Claim, CoordinatorUnavailableError, PaceState
+from ._coordinator import (
+    MIN_FACTOR,
+    RECOVERY_STEP,
+    Claim,
+    CoordinatorUnavailableError,
+    OpenClose,
+    PaceState,
+)
 from ._errors import InsecureURLError, InvalidInputError
 from ._regions import _is_loopback
 
@@ -244,7 +251,7 @@ def _ssl_context(option: ssl_module.SSLContext | str | None) -> ssl_module.SSLCo
     return ssl_module.create_default_context(cafile=None if option is None else str(option))
 
 
-class RedisCoordinator:
+class RedisCoordinator(OpenClose):
     """Budgets, tokens and claims shared through Redis, by every process on every host.
 
     ``url_or_client`` is a ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL, or a
@@ -393,13 +400,6 @@ class RedisCoordinator:
         if self._own:
             await self._client.aclose()
             await self._client.connection_pool.disconnect()
-
-    async def __aenter__(self) -> RedisCoordinator:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def _unavailable(self, exc: BaseException) -> NoReturn:
         # redis-py's messages name host and port, never the password; the URL shown is ours

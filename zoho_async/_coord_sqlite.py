@@ -48,8 +48,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -66,7 +65,7 @@ from ._coord_local import (
     paused_factor,
     token_wait,
 )
-from ._coordinator import Claim, CoordinatorUnavailableError, PaceState
+from ._coordinator import Claim, CoordinatorUnavailableError, OpenClose, PaceState
 
 __all__ = ["SqliteCoordinator"]
 
@@ -118,7 +117,7 @@ def _check_version(version: int) -> None:
         )
 
 
-class SqliteCoordinator:
+class SqliteCoordinator(OpenClose):
     """The :class:`~zoho_async.Coordinator` of one host's processes: a SQLite file.
 
     ``path`` is the database file (``~`` is expanded); a missing directory is created
@@ -174,18 +173,6 @@ class SqliteCoordinator:
                     conn.close()
 
         await anyio.to_thread.run_sync(close, limiter=self._get_limiter())
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- plumbing -------------------------------------------------------------------------
 

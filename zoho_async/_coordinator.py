@@ -24,7 +24,8 @@ callers never fall back to per-process budgets silently.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
 
 import attrs
 
@@ -37,6 +38,7 @@ __all__ = [
     "Claim",
     "Coordinator",
     "CoordinatorUnavailableError",
+    "OpenClose",
     "PaceState",
 ]
 
@@ -157,3 +159,25 @@ class Coordinator(Protocol):
 
     async def release(self, key: str, owner: str) -> None:
         """Give up ``key`` (only when ``owner`` holds it)."""
+
+
+class OpenClose:
+    """``async with`` for a coordinator: :meth:`open` on entry, ``aclose`` on exit."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
