@@ -52,6 +52,7 @@ from .._errors import (
 from .._executor import CallResult, RunControl, Settle
 from .._protocol import datasources_request
 from .._results import (
+    InvalidTarget,
     PlannedTarget,
     SyncReport,
     SyncResult,
@@ -237,15 +238,8 @@ class Run:
 
     def _failed_fatal(self, index: int, item: Item, started: datetime, attempts: int) -> SyncResult:
         assert self._fatal is not None
-        return SyncResult(
-            item.target,
-            index,
-            SyncStatus.FAILED,
-            error_message=f"not sent: {self._fatal}",
-            error_type=type(self._fatal).__name__,
-            attempts=attempts,
-            started_at=started,
-            finished_at=_now(),
+        return _not_sent(
+            item.target, index, SyncStatus.FAILED, "not sent", self._fatal, started, attempts
         )
 
     async def _report_unfinished(self, source: Source) -> None:
@@ -580,15 +574,9 @@ class Run:
     ) -> SyncResult:
         assert self._shared_lost is not None
         target = item if isinstance(item, SyncTarget) else item.target
-        return SyncResult(
-            target,
-            index,
-            SyncStatus.CANCELLED,
-            error_message=f"shared state unavailable: {self._shared_lost}",
-            error_type=type(self._shared_lost).__name__,
-            attempts=attempts,
-            started_at=started,
-            finished_at=_now(),
+        why = "shared state unavailable"
+        return _not_sent(
+            target, index, SyncStatus.CANCELLED, why, self._shared_lost, started, attempts
         )
 
     def _settler(self, key: tuple[str | None, str], target: Any) -> Settle:
@@ -620,6 +608,28 @@ class Run:
         if self._waiter.add(key, index, result, baseline, report=report):
             assert self._task_group is not None
             self._task_group.start_soon(self._waiter.poll, key)
+
+
+def _not_sent(
+    target: SyncTarget | InvalidTarget,
+    index: int,
+    status: SyncStatus,
+    why: str,
+    error: ZohoError,
+    started: datetime,
+    attempts: int,
+) -> SyncResult:
+    """A target the run will not send because of ``error`` (a run-wide failure)."""
+    return SyncResult(
+        target,
+        index,
+        status,
+        error_message=f"{why}: {error}",
+        error_type=type(error).__name__,
+        attempts=attempts,
+        started_at=started,
+        finished_at=_now(),
+    )
 
 
 def _cancelled(index: int, item: Item, now: datetime, why: str) -> SyncResult:
