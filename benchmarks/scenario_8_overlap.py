@@ -2,9 +2,10 @@
 
 Three workspaces; run A syncs workspaces 1 and 2, run B (started 1 s after A) syncs 2 and
 3, both with ``--shared`` pointing at the same store (a SQLite file, or a real
-``redis-server``). The fake's syncs take 5 s, so a datasource synced early by one run is
-idle again when the other run reaches it: without shared claims it would start a second
-time (the issue measured 100 datasources synced twice, 39% more calls and 16 rejections).
+``redis-server``). The fake's syncs take 5 s. Without shared claims the second run's
+call for a datasource the first run already started meets 18073 while that sync runs,
+and starts it a second time once it has finished (the issue measured, for two such runs,
+100 datasources synced twice, 39% more calls and 16 rejections).
 
 Targets, per store: 0 datasources synced twice (the fake's starts per datasource), sync
 calls of both runs at most 1.05x those of one run over the union of the workspaces (run

@@ -195,9 +195,9 @@ def run(quick: bool) -> Scenario:
             Target(f"{kind}: starts refused", float(m["refused"]), 0, "=="),
         ]
     scenario.notes.append(
-        "A start is a whole process (interpreter, imports, session, token, one call), so the "
-        "span depends on how fast this machine starts Python; every figure counted here is "
-        "independent of it."
+        "The span depends on how fast this machine starts a process (and, at full size, "
+        "Python and its imports); every figure counted here is independent of it. The "
+        "fake counts refused token requests too: `local`'s are one per start."
     )
     return scenario
 
