@@ -129,6 +129,14 @@ def _runs(fake: FakeProcess, store: str, plan: list[list[int]], workdir: Path) -
     return {"runs": runs, "wall": wall, "stats": stats}
 
 
+def _outcomes(runs: list[JSON]) -> str:
+    """Statuses per run for a table cell ("A: ...; B: ..."; a "|" would split the cell)."""
+    shown = [", ".join(f"{k} {v:,}" for k, v in sorted(r["statuses"].items())) for r in runs]
+    if len(shown) == 1:
+        return shown[0]
+    return "; ".join(f"{name}: {text}" for name, text in zip("AB", shown, strict=False))
+
+
 def _layout(per_workspace: int) -> Layout:
     return Layout(workspaces=3, per_workspace=per_workspace, sync_duration=SYNC_SECONDS)
 
@@ -199,10 +207,7 @@ def run(quick: bool) -> Scenario:
                     f"{s['rejected_rate_limited']:,}",
                     fmt(m["wall"], 1),
                     ", ".join(str(r["exit_code"]) for r in m["runs"]),
-                    " | ".join(
-                        ", ".join(f"{k} {v:,}" for k, v in sorted(r["statuses"].items()))
-                        for r in m["runs"]
-                    ),
+                    _outcomes(m["runs"]),
                 ]
             )
         scenario.contenders[kind] = both

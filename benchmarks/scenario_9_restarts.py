@@ -143,7 +143,7 @@ def _store_run(stores_: Stores, kind: str, quick: bool) -> JSON:
 
 def run(quick: bool) -> Scenario:
     how = (
-        "forked from a forkserver that imported the packages (quick size)"
+        "forked from a forkserver that imported the packages, at the quick size"
         if quick
         else "a fresh interpreter"
     )
