@@ -17,11 +17,14 @@ from benchmarks import (
     scenario_4_scale,
     scenario_5_tokens,
     scenario_6_faults,
+    scenario_7_workers,
+    scenario_8_overlap,
+    scenario_9_restarts,
     scenario_11_discovery,
 )
 from benchmarks._shared import Scenario, Stopwatch, machine, progress, show_number, write_reports
 
-ALL = (1, 2, 3, 4, 5, 6, 11)
+ALL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -65,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         elif number == 6:
             baseline = overhead.contenders["zoho_async"]["best"] if overhead else None
             scenarios.append(scenario_6_faults.run(quick, baseline))
+        elif number == 7:
+            scenarios.append(scenario_7_workers.run(quick))
+        elif number == 8:
+            scenarios.append(scenario_8_overlap.run(quick))
+        elif number == 9:
+            scenarios.append(scenario_9_restarts.run(quick))
         elif number == 11:
             scenarios.append(scenario_11_discovery.run(quick))
     json_path, md_path = write_reports(scenarios, info, quick=quick, elapsed=clock())
