@@ -32,6 +32,8 @@ log = logging.getLogger("zoho_async")
 
 # How often a process waiting for another's token refresh looks again.
 LEASE_POLL = 0.05
+# How long before its turn a waiting call asks whether the org was paused meanwhile.
+PAUSE_CHECK_LEAD = 0.05
 
 
 class SharedTokenStore:
@@ -139,15 +141,24 @@ class SharedPacer(Pacer):
                         recovery_window=window,
                     )
                     wait = max(wait, reserved)
-                if wait > 0:
-                    waited = True
-                    await anyio.sleep(wait)
-                # A pause that began while we waited voids the turn: nothing leaks through.
-                state = await self._coordinator.pace_state(overall, recovery_window=window)
-                if state.paused_for <= 0:
+                if wait <= 0:
+                    # reserve already placed the turn after any pause known at that instant
                     return waited
                 waited = True
-                await anyio.sleep(state.paused_for)
+                send_at = anyio.current_time() + wait
+                # Look for a pause shortly before the turn, not after it: the round trip
+                # then overlaps the wait instead of delaying the send (a late send bunches
+                # with the next turns at Zoho). A pause that begins in the last
+                # PAUSE_CHECK_LEAD seconds is as racy as one that begins right after a send.
+                if wait > PAUSE_CHECK_LEAD:
+                    await anyio.sleep(wait - PAUSE_CHECK_LEAD)
+                state = await self._coordinator.pace_state(overall, recovery_window=window)
+                if state.paused_for > 0:
+                    # a pause began while we waited: the turn is void; nothing leaks
+                    await anyio.sleep(state.paused_for)
+                    continue
+                await anyio.sleep(max(send_at - anyio.current_time(), 0.0))
+                return waited
 
     async def on_rate_limited(self, org_id: str | None, retry_after: float | None) -> float:
         """Pause the org for every sharer and slow it; returns the pause."""
