@@ -132,20 +132,25 @@ class SharedPacer(Pacer):
         waited = False
         with guard() if guard is not None else contextlib.nullcontext():
             while True:
-                wait = 0.0
+                # The coordinator reckons each turn from its own clock at some instant
+                # during the round trip; its midpoint is the best guess of that instant, so
+                # a slow round trip shifts the send by half of it, not all of it.
+                send_at = -math.inf
                 for key, meta in kinds:
+                    asked = anyio.current_time()
                     reserved = await self._coordinator.reserve(
                         key,
                         self.limits.interval(meta),
                         self.limits.burst(meta),
                         recovery_window=window,
                     )
-                    wait = max(wait, reserved)
+                    if reserved > 0:
+                        send_at = max(send_at, (asked + anyio.current_time()) / 2 + reserved)
+                wait = send_at - anyio.current_time()
                 if wait <= 0:
                     # reserve already placed the turn after any pause known at that instant
                     return waited
                 waited = True
-                send_at = anyio.current_time() + wait
                 # Look for a pause shortly before the turn, not after it: the round trip
                 # then overlaps the wait instead of delaying the send (a late send bunches
                 # with the next turns at Zoho). A pause that begins in the last
