@@ -43,11 +43,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES_HELP = """\b
 Exit codes:
   0    every result ok: STARTED or ALREADY_RUNNING (with --wait: and finished
-       "Success"); SKIPPED and QUOTA_EXHAUSTED do not fail a run
+       "Success"); SKIPPED, QUOTA_EXHAUSTED and CLAIMED (another run sharing
+       --shared has it) do not fail a run
   1    some target FAILED, CANCELLED or UNCONFIRMED (may have started; not
        re-sent), or (--wait) ended otherwise or not in time
   2    usage or input error (bad ids, unreadable targets file, missing or
-       unreadable --resume/--only-failed file, ...)
+       unreadable --resume/--only-failed file, --shared store unavailable, ...)
   3    authentication failure
   130  interrupted (Ctrl-C), after writing a result for every target
 """

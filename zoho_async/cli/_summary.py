@@ -6,7 +6,8 @@ rule, :attr:`zoho_async.SyncResult.ok`, so ``report.ok`` is True exactly when th
 
 ==== =====================================================================================
 0    every result ok: STARTED or ALREADY_RUNNING (with ``--wait``: and finished "Success"),
-     SKIPPED (Local Drive, Snapshot) or QUOTA_EXHAUSTED; re-running cannot fix the last two
+     SKIPPED (Local Drive, Snapshot), QUOTA_EXHAUSTED (re-running cannot fix these two) or
+     CLAIMED (another run sharing the ``--shared`` store has the target)
 1    some result not ok: FAILED, CANCELLED (``--deadline``), UNCONFIRMED (may have
      started; not re-sent), or with ``--wait`` finished with another outcome or did not
      finish in time
