@@ -23,14 +23,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 if TYPE_CHECKING:
-    from zoho_async import Coordinator
+    from zoho_async import AnalyticsSession, Coordinator, Limits
 
 STORES = ("sqlite", "redis")
+
+JSONSpec = dict[str, Any]  # what a parent hands a child process, as JSON
 
 # Starting redis-server takes milliseconds; a loaded 2-core machine gets a wide margin.
 _START_TIMEOUT = 30.0
@@ -180,3 +182,18 @@ def coordinator(spec: str) -> Coordinator:
     if spec.startswith("sqlite:"):
         return SqliteCoordinator(Path(spec.removeprefix("sqlite:")))
     return RedisCoordinator(spec)
+
+
+def child_session(spec: JSONSpec, limits: Limits, shared: Coordinator | None) -> AnalyticsSession:
+    """A worker's session on the benchmark's fake, sharing ``shared`` (from a child's spec:
+    credentials, org and URLs)."""
+    from zoho_async import AnalyticsSession
+
+    return AnalyticsSession(
+        **spec["credentials"],
+        org_id=spec["org_id"],
+        api_url=spec["api_url"],
+        accounts_url=spec["accounts_url"],
+        limits=limits,
+        coordinator=shared,
+    )

@@ -49,7 +49,7 @@ from benchmarks._shared import (
     fmt,
     progress,
 )
-from benchmarks._stores import Stores, coordinator, stores
+from benchmarks._stores import Stores, child_session, coordinator, stores
 
 IN_FLIGHT = 8  # the SDK's default, per worker
 WORKERS = (1, 2, 4)
@@ -60,7 +60,7 @@ WALL_GOAL = 1.05
 
 
 async def worker(spec: JSON) -> JSON:
-    from zoho_async import AnalyticsSession, Limits
+    from zoho_async import Limits
 
     layout = Layout.from_json(spec["layout"])
     window = float(spec["window"])
@@ -73,14 +73,7 @@ async def worker(spec: JSON) -> JSON:
     )
     shared = coordinator(spec["store"])
     try:
-        async with AnalyticsSession(
-            **spec["credentials"],
-            org_id=spec["org_id"],
-            api_url=spec["api_url"],
-            accounts_url=spec["accounts_url"],
-            limits=limits,
-            coordinator=shared,
-        ) as session:
+        async with child_session(spec, limits, shared) as session:
             print(json.dumps({"ready": True}), flush=True)
             await anyio.to_thread.run_sync(sys.stdin.readline)  # the go
             began = time.time()

@@ -40,7 +40,7 @@ from benchmarks._shared import (
     progress,
     run_contender,
 )
-from benchmarks._stores import Stores, coordinator, stores
+from benchmarks._stores import Stores, child_session, coordinator, stores
 
 PROCESSES = 4
 RESTARTS = 12
@@ -48,7 +48,7 @@ RESTARTS = 12
 
 async def start(spec: JSON) -> JSON:
     """One process start: session, token, one call, close; what happened."""
-    from zoho_async import AnalyticsSession, Limits, ZohoError
+    from zoho_async import Limits, ZohoError
 
     store = spec["store"]
     shared = coordinator(store) if store != "local" else None
@@ -57,14 +57,7 @@ async def start(spec: JSON) -> JSON:
     outcome = "ok"
     tokens = 0
     try:
-        async with AnalyticsSession(
-            **spec["credentials"],
-            org_id=spec["org_id"],
-            api_url=spec["api_url"],
-            accounts_url=spec["accounts_url"],
-            limits=limits,
-            coordinator=shared,
-        ) as session:
+        async with child_session(spec, limits, shared) as session:
             try:
                 await session.get_access_token()
                 await session.get_orgs()
