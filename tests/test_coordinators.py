@@ -774,6 +774,56 @@ async def test_sqlite_lock_held_past_busy_timeout_is_unavailable(tmp_path: Path)
         assert await coord.reserve("k", 1.0, 1) == 0.0  # usable again once it is free
 
 
+def _fresh_file_held_by_a_writer(path: Path) -> sqlite3.Connection:
+    """A new (rollback-journal) file whose write lock another process holds.
+
+    This is the moment several processes opening a new file at once meet: SQLite answers
+    the WAL switch with an immediate SQLITE_BUSY, without waiting the busy timeout.
+    """
+    path.touch()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE theirs (x)")
+    return other
+
+
+@pytest.mark.anyio
+async def test_sqlite_open_waits_for_a_writer_on_a_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoho_async import _coord_sqlite
+
+    path = tmp_path / "coord.db"
+    other = _fresh_file_held_by_a_writer(path)
+    refused = anyio.Event()
+    is_busy = _coord_sqlite._is_busy
+
+    def noting(exc: sqlite3.OperationalError) -> bool:
+        # called from the coordinator's worker thread when SQLite says busy
+        anyio.from_thread.run_sync(refused.set)
+        return is_busy(exc)
+
+    monkeypatch.setattr(_coord_sqlite, "_is_busy", noting)
+    async with anyio.create_task_group() as tg:
+        coord = SqliteCoordinator(path, busy_timeout=60.0)
+        tg.start_soon(coord.open)
+        await refused.wait()  # the open met the held lock at least once...
+        other.execute("COMMIT")  # ...and goes on once it is free
+    other.close()
+    assert await coord.reserve("k", 1.0, 1) == 0.0
+    await coord.aclose()
+
+
+@pytest.mark.anyio
+async def test_sqlite_open_gives_up_on_a_new_file_after_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "coord.db"
+    with contextlib.closing(_fresh_file_held_by_a_writer(path)):
+        coord = SqliteCoordinator(path, busy_timeout=0.2)
+        with pytest.raises(CoordinatorUnavailableError, match="locked"):
+            await coord.open()
+        await coord.aclose()
+
+
 _WORKER = textwrap.dedent(
     """
     import json, random, sys, time

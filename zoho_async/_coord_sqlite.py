@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS claims (
 _NO_PACE = (-math.inf, -math.inf, 1.0, 60.0)
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    # SQLITE_BUSY or SQLITE_LOCKED, with any extended code (the low byte is the primary)
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _check_version(version: int) -> None:
     # a newer zoho-async may have changed the tables: never write over its state
     if version > SCHEMA_VERSION:
@@ -222,7 +228,7 @@ class SqliteCoordinator(OpenClose):
         except sqlite3.Error as exc:
             raise self._unavailable("cannot open the", exc) from exc
         try:
-            self._setup(conn)
+            self._setup_patiently(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise self._unavailable("cannot use the", exc) from exc
@@ -254,6 +260,29 @@ class SqliteCoordinator(OpenClose):
                 os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o700 | 0o600)
         finally:
             os.close(fd)
+
+    def _setup_patiently(self, conn: sqlite3.Connection) -> None:
+        """:meth:`_setup`, retried while another process holds the file busy.
+
+        Several processes opening a new file at once all switch it to WAL mode. That
+        switch needs the file to themselves, and SQLite answers a switch that could
+        deadlock with another connection's lock with an immediate ``SQLITE_BUSY``, without
+        calling the busy handler (measured: 29 of 1,200 fresh opens, 6 processes at a
+        time). So the busy timeout does not cover it; this loop does, up to the same
+        ``busy_timeout``, with a short backoff (the other process holds the lock for
+        one small transaction).
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.002
+        while True:
+            try:
+                self._setup(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)  # a worker thread, never the event loop
+            delay = min(delay * 2, 0.1)
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
