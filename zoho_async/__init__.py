@@ -46,6 +46,7 @@ from ._errors import (
     UnknownDataCentreError,
     ZohoError,
 )
+from ._journal import Journal, JournalInUseError, JournalState
 from ._models import Datasource, Org, SyncConfig, SyncInterval, WorkspaceInfo, parse_zoho_time
 from ._pacing import Limits
 from ._regions import DATA_CENTRES
@@ -86,6 +87,9 @@ __all__ = [
     "InvalidIdError",
     "InvalidInputError",
     "InvalidTarget",
+    "Journal",
+    "JournalInUseError",
+    "JournalState",
     "Limits",
     "LocalCoordinator",
     "MemoryTokenStore",

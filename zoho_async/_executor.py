@@ -37,10 +37,12 @@ from ._retry import Decision, RetryPolicy, classify
 from ._settle import Settlement, Verdict
 from ._transport import Transport
 
-__all__ = ["CallResult", "Executor", "RunControl", "Settle"]
+__all__ = ["BeforeSend", "CallResult", "Executor", "RunControl", "Settle"]
 
 # Settles an ambiguous attempt: (the failure, whether Zoho answered at all) -> a verdict.
 Settle = Callable[[ZohoError, bool], Awaitable[Settlement]]
+# Called with the attempt number right before a request is sent; False: do not send.
+BeforeSend = Callable[[int], Awaitable[bool]]
 
 log = logging.getLogger("zoho_async")
 
@@ -149,6 +151,7 @@ class Executor:
         deadline: float | None = None,
         control: RunControl | None = None,
         settle: Settle | None = None,
+        before_send: BeforeSend | None = None,
     ) -> CallResult:
         """Run ``request`` to its end under the retry policy.
 
@@ -160,6 +163,10 @@ class Executor:
         blindly. Its verdict decides: started ends the call (``settled``), not started
         retries it as a safe failure, unknown ends it (``unconfirmed``) unless the policy's
         ``resend_unconfirmed`` allows the old retry.
+
+        ``before_send`` (a journal's intent line) is awaited right before each request
+        goes out, with the attempt number; when it returns False nothing is sent and the
+        call ends ``cancelled``.
         """
         if control is None and deadline is not None:
             control = RunControl(deadline)
@@ -206,6 +213,10 @@ class Executor:
                     # the accounts server failed; nothing reached the Analytics API
                     error, decision = exc, Decision.SAFE
                 else:
+                    if before_send is not None and not await before_send(attempts):
+                        return CallResult(
+                            error=error, attempts=attempts - 1, http_status=status, cancelled=True
+                        )
                     error, status, data = await self._send(request, token)
                     if error is None:
                         return CallResult(data=data, attempts=attempts, http_status=status)

@@ -82,6 +82,17 @@ class SyncTarget:
     sync_interval_id: str | None = attrs.field(default=None, converter=_interval_id)
     name: str | None = attrs.field(default=None, eq=False)
 
+    @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        """The target's identity across runs: (workspace, datasource, sync interval).
+
+        What a :class:`~zoho_async.Journal` and ``--resume`` match results by.
+        """
+        interval = self.sync_interval_id or (
+            self.config.sync_interval_id if self.config is not None else None
+        )
+        return (self.workspace_id, self.datasource_id, interval)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe fields (the config's credentials are never included)."""
         out: dict[str, Any] = {

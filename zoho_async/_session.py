@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import ssl as ssl_module
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -16,13 +17,21 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._auth import TokenBudget, TokenCache, TokenStore, digest, token_key
-from ._bulk import BulkContext, RunOptions, SyncIterator, new_baselines, normalise_workspaces
+from ._bulk import (
+    BulkContext,
+    RunOptions,
+    SyncIterator,
+    as_journal,
+    new_baselines,
+    normalise_workspaces,
+)
 from ._bulk import discover as bulk_discover
 from ._bulk import plan_sync as bulk_plan_sync
 from ._bulk import sync_many as bulk_sync_many
 from ._coordinator import Coordinator
 from ._errors import InvalidInputError, MissingCredentialsError, SyncUnconfirmedError
 from ._executor import CallResult, Executor
+from ._journal import Journal
 from ._models import Datasource, Org, SyncConfig, WorkspaceInfo
 from ._pacing import Limits, Pacer
 from ._protocol import (
@@ -395,6 +404,7 @@ class AnalyticsSession:
         poll_interval: float = 30.0,
         stop: anyio.Event | None = None,
         confirm_starts: bool = True,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> SyncReport:
         """Sync every target, paced and retried; one result per target, in input order.
 
@@ -438,7 +448,14 @@ class AnalyticsSession:
             report.raise_for_failures()
         """
         options = RunOptions(
-            config, wait, wait_timeout, deadline, poll_interval, stop, confirm_starts
+            config,
+            wait,
+            wait_timeout,
+            deadline,
+            poll_interval,
+            stop,
+            confirm_starts,
+            journal=as_journal(journal),
         )
         return await bulk_sync_many(self._bulk_context(), targets, options, on_result)
 
@@ -453,6 +470,7 @@ class AnalyticsSession:
         poll_interval: float = 30.0,
         stop: anyio.Event | None = None,
         confirm_starts: bool = True,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> SyncIterator:
         """Like :meth:`sync_many`, yielding each result as it is final (not in input order).
 
@@ -469,7 +487,14 @@ class AnalyticsSession:
                 print(result.target.datasource_id, result.status.value)
         """
         options = RunOptions(
-            config, wait, wait_timeout, deadline, poll_interval, stop, confirm_starts
+            config,
+            wait,
+            wait_timeout,
+            deadline,
+            poll_interval,
+            stop,
+            confirm_starts,
+            journal=as_journal(journal),
         )
         return SyncIterator(self._bulk_context(), targets, options)
 
@@ -485,6 +510,7 @@ class AnalyticsSession:
         poll_interval: float = 30.0,
         stop: anyio.Event | None = None,
         confirm_starts: bool = True,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> SyncReport:
         """Discover the datasources of each workspace and sync every syncable one.
 
@@ -502,7 +528,14 @@ class AnalyticsSession:
             report = await session.sync_workspaces(["35130000001055707"])
         """
         options = RunOptions(
-            config, wait, wait_timeout, deadline, poll_interval, stop, confirm_starts
+            config,
+            wait,
+            wait_timeout,
+            deadline,
+            poll_interval,
+            stop,
+            confirm_starts,
+            journal=as_journal(journal),
         )
         pairs = normalise_workspaces(self.org_id, workspaces)  # ids checked before any request
         # one context: discovery's listings are the run's baselines (no second listing)

@@ -8,6 +8,7 @@ and the public methods turn their keyword arguments into one validated
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from anyio.abc import TaskGroup
 from .._coordinator import Coordinator
 from .._errors import InvalidInputError
 from .._executor import Executor
+from .._journal import Journal
 from .._models import SyncConfig
 from .._pacing import Limits
 from .._protocol import ApiRequest, build_sync_request, datasources_request
@@ -25,7 +27,14 @@ from .._results import SyncTarget
 from .._settle import Baselines
 from .._validation import check_positive
 
-__all__ = ["DEFAULT_WAIT", "BulkContext", "RunOptions", "list_workspace", "new_baselines"]
+__all__ = [
+    "DEFAULT_WAIT",
+    "BulkContext",
+    "RunOptions",
+    "as_journal",
+    "list_workspace",
+    "new_baselines",
+]
 
 DEFAULT_WAIT = 3600.0  # seconds a wait=True run waits for outcomes when not told
 
@@ -103,6 +112,24 @@ def _check_positive(_inst: object, attr: attrs.Attribute[Any], value: Any) -> No
     check_positive(value, attr.name)
 
 
+def _check_journal(_inst: object, _attr: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, Journal):
+        raise InvalidInputError("journal must be a Journal, a path, or None")
+
+
+def as_journal(value: Any) -> Journal | None:
+    """``journal=``: a :class:`Journal`, or a path to open one on."""
+    if value is None or isinstance(value, Journal):
+        return value
+    if isinstance(value, str | os.PathLike):
+        if not os.fspath(value):
+            raise InvalidInputError("journal: an empty path")
+        return Journal(value)
+    raise InvalidInputError(
+        f"journal must be a Journal, a path, or None, not {type(value).__name__}"
+    )
+
+
 def _check_event(_inst: object, _attr: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and not isinstance(value, anyio.Event):
         raise InvalidInputError("stop must be an anyio.Event or None")
@@ -122,6 +149,8 @@ class RunOptions:
     so that an attempt that may have reached Zoho is settled from its counters instead of
     being sent again (``False`` saves that listing and reports such attempts UNCONFIRMED,
     or re-sends them under ``RetryPolicy(resend_unconfirmed=True)``: the risky choice).
+    ``journal``: write the run ahead into this :class:`~zoho_async.Journal` and resume
+    what it holds (see ``zoho_async._journal``).
 
     Example::
 
@@ -137,6 +166,7 @@ class RunOptions:
     confirm_starts: bool = attrs.field(default=True, converter=bool)
     claim_ttl: float | None = attrs.field(default=None, validator=_check_optional_positive)
     claim_margin: float = attrs.field(default=600.0, validator=_check_positive)
+    journal: Journal | None = attrs.field(default=None, validator=_check_journal, eq=False)
 
     @property
     def claim_seconds(self) -> float:

@@ -22,6 +22,13 @@ and the finaliser emits exactly those whose ``emit`` never began.
 A refused refresh token (:class:`TokenRefreshError`) is fatal to the run: nothing more is
 sent, calls waiting for a pacing turn are woken, and every target not yet sent ends FAILED
 with that error (the rest of a sized input too; any other source is not pulled further).
+
+With a journal (``zoho_async._journal``) the run opens it before anything else, settles
+the intents a killed run left pending (one listing per workspace, after they are at
+least the request timeout old), hands back journaled results of targets that are done,
+writes each workspace's baseline and each attempt's intent ahead of the request, and
+each result as it is emitted. A journal that cannot be written stops the run like a
+lost shared store: nothing is sent that the journal cannot vouch for.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -49,7 +56,8 @@ from .._errors import (
     TransportError,
     ZohoError,
 )
-from .._executor import CallResult, RunControl, Settle
+from .._executor import BeforeSend, CallResult, RunControl, Settle
+from .._journal import Intent, Key, result_from_row, target_key
 from .._protocol import datasources_request
 from .._results import (
     InvalidTarget,
@@ -60,7 +68,7 @@ from .._results import (
     SyncTarget,
     result_from_call,
 )
-from .._settle import Settlement, Verdict, settler
+from .._settle import RECHECKS, Settlement, Snapshot, Verdict, settle, settler
 from ._context import BulkContext, RunOptions
 from ._source import Item, Rejected, Source, check_sequence
 from ._waiter import Waiter
@@ -117,8 +125,13 @@ class Run:
     ) -> None:
         self.context = context
         self.options = options
-        self._emit = emit
-        self._emit_final = emit_final or emit
+        self._deliver = emit
+        self._deliver_final = emit_final or emit
+        self._journal = options.journal
+        self._opened_journal = False
+        self._journal_lost: OSError | None = None
+        # pending intents of the journal, settled before dispatch: key -> (verdict, intent)
+        self._resolved: dict[Key, tuple[Settlement, Intent]] = {}
         self._clock = time.monotonic
         self.started = self._clock()
         deadline = options.deadline
@@ -127,7 +140,7 @@ class Run:
         self._active: dict[int, tuple[Item, SyncResult | None]] = {}
         self._waiter = Waiter(
             poll=self._list,
-            emit=emit,
+            emit=self._emit,
             poll_interval=options.poll_interval,
             wait_timeout=options.wait_seconds,
             clock=self._clock,
@@ -151,6 +164,22 @@ class Run:
         # cancel scopes of workers waiting on an async source, woken by a fatal error
         self._pulls: set[anyio.CancelScope] = set()
 
+    async def _emit(self, result: SyncResult) -> None:
+        self._write_result(result)
+        await self._deliver(result)
+
+    async def _emit_final(self, result: SyncResult) -> None:
+        self._write_result(result)
+        await self._deliver_final(result)
+
+    def _write_result(self, result: SyncResult) -> None:
+        if self._journal is None or self._journal_lost is not None:
+            return
+        try:
+            self._journal.result(result)
+        except OSError as exc:
+            self._lose_journal(exc)
+
     def stop(self) -> None:
         """Stop gracefully: send nothing new, let requests on the wire finish, and report
         everything else as CANCELLED (started syncs still being waited on as STARTED)."""
@@ -165,7 +194,13 @@ class Run:
         source = Source(targets)
         if self.options.stop is not None and self.options.stop.is_set():
             self.stop()  # set before the run began: the watcher below would start too late
-        await self._preflight_token()
+        self._open_journal()
+        try:
+            await self._preflight_token()
+            await self._settle_interrupted()
+        except BaseException:
+            self._close_journal()
+            raise
         try:
             async with anyio.create_task_group() as outer:
                 if self.options.stop is not None:
@@ -189,6 +224,7 @@ class Run:
             await source.aclose()
             with anyio.CancelScope(shield=True):
                 await self._shorten_claims()
+            self._close_journal()
 
     async def _watch_stop(self, event: anyio.Event) -> None:
         await event.wait()
@@ -280,6 +316,11 @@ class Run:
             if pulled is None:
                 return
             index, item = pulled
+            replay = self._replay(index, item)
+            if replay is not None:
+                # done in an earlier run: its journaled result, nothing sent (or written)
+                await self._deliver(replay)
+                continue
             self._active[index] = (item, None)
             chain = self._chain_of(item)
             if chain is not None:
@@ -402,6 +443,14 @@ class Run:
         if isinstance(item, PlannedTarget) and item.baseline is not None:
             return item.baseline
         target = item.target
+        resolved = self._resolved.get(target_key(target)) if target.datasource_id else None
+        if (
+            resolved is not None
+            and resolved[0].verdict is Verdict.STARTED
+            and resolved[1].baseline is not None
+        ):
+            # started by the interrupted run: its end shows against that run's baseline
+            return resolved[1].baseline.text(target.datasource_id, target.sync_interval_id)
         snapshot = self.context.baselines.baseline(
             (self.context.org(target.org_id), target.workspace_id)
         )
@@ -410,6 +459,8 @@ class Run:
         return snapshot.text(target.datasource_id, target.sync_interval_id)
 
     def _why_not_sent(self) -> str:
+        if self._journal_lost is not None:
+            return f"not sent: the journal cannot be written ({self._journal_lost})"
         if self.control.stopped:
             return "stopped before it was sent"
         return "deadline reached before it was sent"
@@ -439,6 +490,11 @@ class Run:
                 started_at=started,
                 finished_at=started,
             )
+        interrupted = self._interrupted(index, target, started)
+        if interrupted is not None:
+            # decided by the journal, whatever else happens now: a CANCELLED line would
+            # hide a sync the interrupted run started
+            return interrupted
         if self._fatal is not None:
             return self._failed_fatal(index, item, started, 0)
         if self._shared_lost is not None:
@@ -470,10 +526,14 @@ class Run:
         if claimed is not None:
             return claimed
         key = (self.context.org(target.org_id), target.workspace_id)
+        baseline = None
         if self.options.confirm_starts:
-            await self.context.baselines.before_send(key)
+            baseline = await self.context.baselines.before_send(key)
         call = await self.context.executor.call(
-            request, control=self.control, settle=self._settler(key, target)
+            request,
+            control=self.control,
+            settle=self._settler(key, target),
+            before_send=self._intent_hook(key, baseline, target, index),
         )
         if call.ok or call.ours_in_progress:
             self.context.baselines.note_started(key, target.datasource_id)
@@ -495,6 +555,213 @@ class Run:
             finished_at=_now(),
             why_cancelled=self._why_not_sent(),
             stopped=self.control.stopped,
+        )
+
+    # -- the journal --------------------------------------------------------------------
+
+    def _open_journal(self) -> None:
+        journal = self._journal
+        if journal is not None and not journal.is_open:
+            journal.open()  # JournalInUseError before any request
+            self._opened_journal = True
+
+    def _close_journal(self) -> None:
+        if self._journal is not None and self._opened_journal:
+            self._opened_journal = False
+            self._journal.close()
+
+    def _lose_journal(self, error: OSError) -> None:
+        """The journal cannot be written: stop sending (an unrecorded send could be sent
+        again after a crash); requests on the wire finish, the rest end CANCELLED."""
+        if self._journal_lost is not None:
+            return
+        self._journal_lost = error
+        log.error("the journal cannot be written; stopping the run: %s", error)
+        self.control.stop()
+        for scope in list(self._pulls):
+            scope.cancel()
+
+    def _replay(self, index: int, item: Item) -> SyncResult | None:
+        """A target done in the journal: its journaled result, under this run's index."""
+        if self._journal is None or isinstance(item, Rejected):
+            return None
+        target = item.target
+        if target.datasource_id is None:
+            return None
+        key = target_key(target)
+        state = self._journal.state
+        if key not in state.done():
+            return None
+        return result_from_row(target, index, state.results[key])
+
+    def _intent_hook(
+        self,
+        key: tuple[str | None, str],
+        baseline: Snapshot | None,
+        target: SyncTarget,
+        index: int,
+    ) -> BeforeSend | None:
+        journal = self._journal
+        if journal is None:
+            return None
+
+        async def before_send(attempt: int) -> bool:
+            if self._journal_lost is not None:
+                return False
+            try:
+                if self.options.confirm_starts:
+                    journal.baseline(key, baseline)
+                await journal.intent(target, key[0], index, attempt)
+            except OSError as exc:
+                self._lose_journal(exc)
+                return False
+            return True
+
+        return before_send
+
+    async def _settle_interrupted(self) -> None:
+        """Settle the intents a killed run left without a result (see the module doc).
+
+        Each is at least the request timeout old before its workspace is listed: a
+        request of the killed run is then over, one way or the other. An intent whose
+        workspace cannot be listed now stays pending: its target ends UNCONFIRMED in this
+        run's report, and is not written, so the next resume settles it.
+        """
+        journal = self._journal
+        if journal is None:
+            return
+        pending = [
+            intent for key, intent in journal.state.pending.items() if key in journal.unsettled
+        ]
+        if not pending:
+            return
+        quiet = self.context.settle_delay
+        youngest = max(intent.at for intent in pending)
+        wait = (youngest + timedelta(seconds=quiet) - _now()).total_seconds()
+        if wait > 0:
+            log.info(
+                "resuming %d interrupted attempt(s): waiting %.1f s for their requests to end",
+                len(pending),
+                min(wait, quiet),
+            )
+            with self.control.waiting() as scope:
+                await anyio.sleep(min(wait, quiet))
+            if scope.cancel_called:
+                return
+        groups: dict[tuple[str | None, str], list[Intent]] = {}
+        for intent in pending:
+            if intent.baseline is None:
+                why = "no baseline listing was journaled before it (confirm_starts=False?)"
+                self._resolve(intent, Settlement(Verdict.UNKNOWN, why))
+            else:
+                org = self.context.org(intent.org_id)
+                groups.setdefault((org, intent.key[0]), []).append(intent)
+        for (org, workspace_id), intents in groups.items():
+            await self._settle_workspace(org, workspace_id, intents)
+
+    async def _settle_workspace(
+        self, org: str | None, workspace_id: str, intents: list[Intent]
+    ) -> None:
+        """One listing settles every pending intent of the workspace; one whose sync, if
+        it started, is still running (and whose counter other datasources may have moved)
+        is listed again until its end tells, like an ambiguous attempt within a run
+        (``RECHECKS`` more listings at most)."""
+        recheck = min(max(self.context.settle_delay, 1.0), 10.0)
+        rechecks = RECHECKS
+        while intents:
+            if self.control.over():
+                return  # stopped: what is left stays pending
+            sent_at = anyio.current_time()
+            data = await self._list(org, workspace_id)
+            if data is None:
+                return  # stays pending (see _settle_interrupted)
+            self.context.baselines.put((org, workspace_id), data, sent_at)
+            fresh = Snapshot.from_data(data, sent_at)
+            later: list[tuple[Intent, Settlement]] = []
+            for intent in intents:
+                verdict = self._verdict(intent, fresh)
+                if verdict.later and rechecks > 0:
+                    later.append((intent, verdict))
+                else:
+                    self._resolve(intent, verdict)
+            if not later:
+                return
+            rechecks -= 1
+            with self.control.waiting() as scope:
+                await anyio.sleep(recheck)
+            if scope.cancel_called:
+                for intent, verdict in later:
+                    self._resolve(intent, verdict)  # UNCONFIRMED: it may have started
+                return
+            intents = [intent for intent, _ in later]
+
+    @staticmethod
+    def _verdict(intent: Intent, fresh: Snapshot | None) -> Settlement:
+        _, datasource_id, interval = intent.key
+        assert datasource_id is not None
+        if intent.doubtful:
+            return Settlement(
+                Verdict.UNKNOWN,
+                "an earlier attempt on this datasource is UNCONFIRMED, so its counters cannot tell",
+            )
+        return settle(
+            intent.baseline,
+            fresh,
+            datasource_id,
+            interval,
+            ours=intent.ours,
+            answered=True,  # the request has been over for a timeout
+        )
+
+    def _resolve(self, intent: Intent, verdict: Settlement) -> None:
+        assert self._journal is not None
+        log.debug("interrupted attempt %s: %s", intent.key, verdict.evidence)
+        self._resolved[intent.key] = (verdict, intent)
+        self._journal.settled(intent.key)
+
+    def _interrupted(self, index: int, target: SyncTarget, started: datetime) -> SyncResult | None:
+        """The result of a target a killed run may have sent, when the journal decides it
+        (STARTED or UNCONFIRMED); None when it is sent as usual."""
+        if self._journal is None or target.datasource_id is None:
+            return None
+        key = target_key(target)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            if key not in self._journal.unsettled:
+                return None
+            return SyncResult(
+                target,
+                index,
+                SyncStatus.UNCONFIRMED,
+                error_message="an interrupted run may have sent it, and it could not be "
+                "settled now (its workspace could not be listed): not sent; resume again",
+                error_type="SyncUnconfirmedError",
+                started_at=started,
+                finished_at=_now(),
+            )
+        verdict, intent = resolved
+        if verdict.verdict is Verdict.NOT_STARTED:
+            return None
+        if verdict.verdict is Verdict.STARTED:
+            return SyncResult(
+                target,
+                index,
+                SyncStatus.STARTED,
+                error_message="sent by an interrupted run; confirmed from Get Datasources: "
+                + verdict.evidence,
+                attempts=intent.attempt,
+                started_at=intent.at,
+                finished_at=_now(),
+            )
+        return SyncResult(
+            target,
+            index,
+            SyncStatus.UNCONFIRMED,
+            error_message=f"an interrupted run may have sent it: {verdict.evidence}",
+            error_type="SyncUnconfirmedError",
+            attempts=intent.attempt,
+            started_at=intent.at,
+            finished_at=_now(),
         )
 
     # -- claims (a coordinator shared with other runs) -------------------------------------

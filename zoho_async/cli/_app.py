@@ -186,6 +186,15 @@ def connection_options(func: F) -> F:
             "--no-token-cache", is_flag=True, help="Keep the access token in memory only."
         ),
         click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Per-request timeout. Also how long --resume lets the requests of a killed "
+            "run settle before it reads their outcome.",
+        ),
+        click.option(
             "--shared",
             envvar="ZOHO_SHARED",
             metavar="SPEC",
@@ -219,6 +228,7 @@ def settings_from(kwargs: dict[str, Any], limits: Limits | None = None) -> Conne
         token_cache=cache,
         limits=limits,
         shared=kwargs.pop("shared") or default_shared(cache),
+        timeout=kwargs.pop("timeout"),
     )
     settings.register_secrets()
     return settings

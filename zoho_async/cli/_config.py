@@ -109,6 +109,7 @@ class ConnectionSettings:
     token_cache: Path | None = None
     limits: Limits | None = None
     shared: str = "local"  # what --shared / ZOHO_SHARED resolved to (see shared_coordinator)
+    timeout: float = 30.0  # seconds per request
 
     def register_secrets(self) -> None:
         REDACTOR.add(self.client_secret, self.refresh_token)
@@ -153,6 +154,7 @@ class ConnectionSettings:
             token_store=store,
             limits=self.limits,
             coordinator=coordinator,
+            timeout=self.timeout,
         )
 
 

@@ -22,11 +22,18 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from zoho_async import AnalyticsSession, PlannedTarget, SyncReport, SyncResult, SyncStatus
+from zoho_async import (
+    AnalyticsSession,
+    Journal,
+    PlannedTarget,
+    SyncReport,
+    SyncResult,
+    SyncStatus,
+)
 
 from ._config import REDACTOR, ConnectionSettings
 from ._discover import discover, resolve_orgs
-from ._output import ResultsFile, ResultStream, console_for, stdout_console, stdout_guard
+from ._output import ResultStream, console_for, stdout_console, stdout_guard
 from ._progress import ProgressDisplay, make_progress
 from ._summary import exit_code, print_summary
 from ._targets import Key, TargetSpec
@@ -45,7 +52,8 @@ class SyncOptions:
     deadline: float | None = None
     poll_interval: float = 30.0
     output: str | None = None
-    append: bool = False
+    # the results file, opened (and locked) while the options were read; the SDK writes it
+    journal: Journal | None = attrs.field(default=None, eq=False)
     fmt: str = "table"
     quiet: bool = False
     progress_interval: float = 10.0
@@ -82,24 +90,29 @@ class _Sink:
     def __init__(self, options: SyncOptions, progress: ProgressDisplay) -> None:
         self.results: dict[int, SyncResult] = {}
         self.progress = progress
-        self.file = ResultsFile(options.output, append=options.append) if options.output else None
+        self.journal = options.journal
         self.stream = ResultStream(options.fmt, sys.stdout)
 
     def add(self, result: SyncResult) -> None:
-        # called by the SDK's workers: it must not raise, or the run would be torn down
+        # called by the SDK's workers: it must not raise, or the run would be torn down.
+        # The results file is the SDK's journal: the run writes it before this is called.
         self.results[result.index] = result
-        if self.file is not None:
-            try:
-                self.file.write(result)
-            except OSError as exc:
-                self.progress.note(f"Error: cannot write {self.file.path} ({exc}); going on")
-                self.file = None
         self.stream.write(result)
         self.progress.advance(result)
 
+    def add_missing(self, result: SyncResult) -> None:
+        """A result the run never reported (interrupted first): this writes it."""
+        self.add(result)
+        if self.journal is not None:
+            try:
+                self.journal.record(result)
+            except OSError as exc:
+                self.progress.note(f"Error: cannot write {self.journal.path} ({exc})")
+                self.journal = None
+
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
+        if self.journal is not None:
+            self.journal.close()
 
 
 class _BulkRun:
@@ -180,6 +193,7 @@ class _BulkRun:
             poll_interval=options.poll_interval,
             on_result=self.sink.add,
             stop=self.stop,
+            journal=options.journal,
         )
 
     # -- Ctrl-C ----------------------------------------------------------------------
@@ -228,7 +242,7 @@ class _BulkRun:
         now = datetime.now(UTC)
         for index, item in enumerate(self.items):
             if index not in self.sink.results:
-                self.sink.add(
+                self.sink.add_missing(
                     SyncResult(
                         item.target,
                         index,
@@ -258,11 +272,7 @@ def run_sync(settings: ConnectionSettings, options: SyncOptions) -> int:
     ``ZohoError`` s that stop the run before any target is dispatched.
     """
     progress = make_progress(sys.stderr, quiet=options.quiet, interval=options.progress_interval)
-    try:
-        sink = _Sink(options, progress)
-    except BaseException:
-        progress.close()
-        raise
+    sink = _Sink(options, progress)
     run = _BulkRun(settings, options, sink, Note(progress))
     try:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from zoho_async import InvalidInputError, Limits
+from zoho_async import InvalidInputError, Journal, Limits
 
 from ._app import (
     CREDENTIALS_HELP,
@@ -26,7 +26,7 @@ from ._app import (
 from ._config import REDACTOR, setup_logging
 from ._output import FORMATS
 from ._run import SyncOptions, run_sync
-from ._targets import Key, read_results, read_targets, spec_from_arguments
+from ._targets import Key, previous_run, read_results, read_targets, spec_from_arguments
 
 __all__ = ["sync"]
 
@@ -92,14 +92,18 @@ def _warn(quiet: bool) -> Callable[[str], None]:
 )  # fmt: skip
 @click.option(
     "-o", "--output", metavar="FILE",
-    help="Write results as JSON Lines, one per line, as they arrive (a killed run leaves a "
-    "valid partial file). Creates or replaces FILE; appends when FILE is the "
-    "--resume/--only-failed file.",
+    help="Write results as JSON Lines as they arrive, with the run's baselines and an "
+    "intent line before each sync request: a journal that --resume FILE settles after a "
+    "crash without a second sync. Creates or replaces FILE; appends when FILE is the "
+    "--only-failed file. One run at a time per FILE (a lock).",
 )  # fmt: skip
 @click.option(
     "--resume", metavar="FILE",
-    help="Skip targets already STARTED/ALREADY_RUNNING or UNCONFIRMED in this results file "
-    "(it must exist: start with -o FILE), and append the new results to it (or to --output).",
+    help="Resume the run journaled in FILE (it must exist: start with -o FILE) and append "
+    "to it: targets already STARTED/ALREADY_RUNNING or UNCONFIRMED are skipped; requests "
+    "a killed run may have sent are settled from Get Datasources first (started: "
+    "STARTED, not sent again; not started: sent; cannot tell: UNCONFIRMED). Refused "
+    "while another run still has FILE open.",
 )  # fmt: skip
 @click.option(
     "--only-failed", metavar="FILE",
@@ -128,13 +132,17 @@ def sync(**kwargs: Any) -> None:
             metadata_per_minute=kwargs.pop("metadata_rate"),
             max_in_flight=kwargs.pop("max_in_flight"),
         )
-        options = _sync_options(kwargs, fmt, quiet)
-        settings = settings_from(kwargs, limits)
-        if kwargs.pop("dry_run"):
+        dry_run = kwargs.pop("dry_run")
+        options = _sync_options(kwargs, fmt, quiet, dry_run)
+        try:
+            settings = settings_from(kwargs, limits)
+        except BaseException:
+            if options.journal is not None:
+                options.journal.close()
+            raise
+        if dry_run:
             from ._plan import run_plan
 
-            if options.output:
-                raise InvalidInputError("--dry-run writes no results; drop --output")
             code = run_plan(
                 settings,
                 options.spec,
@@ -157,8 +165,13 @@ def _warn_unconfirmed(keys: tuple[Key, ...], path: str, quiet: bool) -> None:
         )
 
 
-def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool) -> SyncOptions:
-    """Validate the target options and read every input file before any request."""
+def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) -> SyncOptions:
+    """Validate the target options and read every input file before any request.
+
+    The results file is a journal (``zoho_async.Journal``): a run that writes it holds its
+    lock from here to the end, so a second run on the same file fails here (exit 2), and
+    ``--resume`` reads what it skips and what it must settle under that lock.
+    """
     interval = kwargs.pop("sync_interval_id")
     resume, only_failed = kwargs.pop("resume"), kwargs.pop("only_failed")
     output = kwargs.pop("output")
@@ -170,31 +183,51 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool) -> SyncOptions:
         spec = spec + read_targets(targets_file, sync_interval_id=interval)
     if resume and only_failed:
         raise InvalidInputError("use either --resume or --only-failed, not both")
-    skip: frozenset[Key] = frozenset()
-    append = False
-    # Both files must exist and be readable (exit 2 otherwise, before any request): a
-    # typo in --resume used to sync everything again and create the misspelt file.
-    if only_failed:
-        if not spec.empty:
-            raise InvalidInputError("--only-failed takes its targets from FILE; name no others")
-        previous = read_results(only_failed, warn=_warn(quiet))
-        _warn_unconfirmed(previous.unconfirmed(), only_failed, quiet)
-        spec = previous.failed()
-        if spec.empty:
-            _warn(quiet)(
-                f"{only_failed}: nothing to re-run (no FAILED, CANCELLED or failed-outcome targets)"
-            )
-        append = _same_file(output, only_failed)
-    elif resume:
-        previous = read_results(resume, warn=_warn(quiet))
-        _warn_unconfirmed(previous.unconfirmed(), resume, quiet)
-        skip = previous.done()
-        output = output or resume
-        append = _same_file(output, resume)
+    if dry_run and output:
+        raise InvalidInputError("--dry-run writes no results; drop --output")
+    if resume and output and not _same_file(output, resume):
+        raise InvalidInputError(
+            "--resume FILE appends to FILE, the journal it resumes; drop --output "
+            "(or copy FILE first)"
+        )
+    if only_failed and not spec.empty:
+        raise InvalidInputError("--only-failed takes its targets from FILE; name no others")
     if spec.empty and not only_failed:
         raise InvalidInputError(
             "nothing to sync: give a WORKSPACE_ID, --workspace or --targets (see --help)"
         )
+    warn = _warn(quiet)
+    skip: frozenset[Key] = frozenset()
+    journal: Journal | None = None
+    # Both files must exist and be readable (exit 2 otherwise, before any request): a
+    # typo in --resume used to sync everything again and create the misspelt file.
+    previous_file = only_failed or resume
+    if previous_file:
+        if not dry_run and (resume or _same_file(output, only_failed)):
+            # the run appends to the file it reads: take it (and its lock) now
+            journal = Journal(previous_file, create=False, redact=REDACTOR, warn=warn)
+            previous = previous_run(journal.open())
+        else:
+            previous = read_results(previous_file, warn=warn)
+        _warn_unconfirmed(previous.unconfirmed(), previous_file, quiet)
+        if only_failed:
+            try:
+                spec = previous.failed()
+            except BaseException:
+                if journal is not None:
+                    journal.close()
+                raise
+            if spec.empty:
+                warn(
+                    f"{only_failed}: nothing to re-run (no FAILED, CANCELLED or failed-outcome "
+                    "targets)"
+                )
+        else:
+            skip = previous.done()
+            output = resume
+    if output and journal is None and not dry_run:
+        journal = Journal(output, fresh=True, redact=REDACTOR, warn=warn)
+        journal.open()
     return SyncOptions(
         spec=spec,
         skip=skip,
@@ -203,7 +236,7 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool) -> SyncOptions:
         deadline=kwargs.pop("deadline"),
         poll_interval=kwargs.pop("poll_interval"),
         output=output,
-        append=append,
+        journal=journal,
         fmt=fmt,
         quiet=quiet,
         progress_interval=kwargs.pop("progress_interval"),

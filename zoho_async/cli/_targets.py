@@ -22,19 +22,34 @@ from typing import Any
 
 import attrs
 
-from zoho_async import InvalidInputError, SyncStatus, SyncTarget, check_id, is_ok
+from zoho_async import (
+    InvalidInputError,
+    Journal,
+    JournalState,
+    SyncStatus,
+    SyncTarget,
+    check_id,
+    is_ok,
+)
 
 __all__ = [
     "Key",
     "PreviousRun",
     "TargetSpec",
+    "previous_run",
     "read_results",
     "read_targets",
     "spec_from_arguments",
     "target_key",
 ]
 
-Key = tuple[str, str | None, str | None]
+
+def target_key(target: SyncTarget) -> Key:
+    """A target's identity across runs (:attr:`SyncTarget.key`)."""
+    return target.key
+
+
+Key = tuple[str, str | None, str | None]  # zoho_async._journal.Key
 Workspace = tuple[str | None, str]  # (org_id, workspace_id)
 
 _COLUMNS = ("workspace_id", "datasource_id", "org_id", "sync_interval_id")
@@ -44,14 +59,6 @@ _JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 def check_optional_id(value: str | None, what: str) -> str | None:
     """Like :func:`check_id`, but ``None`` (not given) passes through."""
     return None if value is None else check_id(value, what)
-
-
-def target_key(target: SyncTarget) -> Key:
-    """The identity of a target across runs: (workspace, datasource, interval)."""
-    interval = target.sync_interval_id or (
-        target.config.sync_interval_id if target.config is not None else None
-    )
-    return (target.workspace_id, target.datasource_id, interval)
 
 
 @attrs.frozen
@@ -186,6 +193,8 @@ def _jsonl_rows(path: str, text: str) -> Iterator[tuple[str, dict[str, Any]]]:
             raise InvalidInputError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(value, dict):
             raise InvalidInputError(f"{where}: expected a JSON object")
+        if "kind" in value:
+            continue  # a journal's own line (run, baseline, intent): not a target
         yield where, value
 
 
@@ -282,24 +291,14 @@ def _rerun(row: Mapping[str, Any]) -> bool:
 
 
 def read_results(path: str, *, warn: Callable[[str], None]) -> PreviousRun:
-    """Read a results file. A missing or unreadable file is an error (never an empty
-    run: a typo must not resync everything); a truncated last line (a killed run) is
-    skipped with a warning; a bad line elsewhere is an error naming the line."""
-    text = _open_text(path)
-    lines = list(_meaningful(text))
-    latest: dict[Key, Mapping[str, Any]] = {}
-    for position, (number, line) in enumerate(lines):
-        where = f"{path} line {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if position == len(lines) - 1:
-                warn(f"{where}: skipping an incomplete last line (an interrupted run?)")
-                continue
-            raise InvalidInputError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "status" not in row:
-            raise InvalidInputError(f"{where}: not a results line (no status)")
-        found = _row_target(where, row, None)
-        key = target_key(found) if isinstance(found, SyncTarget) else (found[1], None, None)
-        latest[key] = row
-    return PreviousRun(latest)
+    """Read a results file (a journal) without taking it. A missing or unreadable file is
+    an error (never an empty run: a typo must not resync everything); a torn last line (a
+    killed run) is skipped with a warning; a bad line elsewhere is an error naming the
+    line. Intent and baseline lines are not results."""
+    state = Journal.read(path, warn)
+    return previous_run(state)
+
+
+def previous_run(state: JournalState) -> PreviousRun:
+    """The results of a journal (opened by the run that resumes it)."""
+    return PreviousRun(state.results)
