@@ -44,10 +44,12 @@ line at its end, with a warning.
 from __future__ import annotations
 
 import collections
+import errno
 import json
 import logging
 import os
 import socket
+import stat
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -472,20 +474,30 @@ class Journal:
             os.close(fd)
             raise
         self._fd, self._state = fd, state
+        # one open is one run's part of the file
+        self.run_id = uuid.uuid4().hex
+        self._baselines.clear()
         self._unsettled = set(state.pending)
         self._done = state.done()
-        self._append_now(
-            {
-                "kind": "run",
-                "run": self.run_id,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "at": _utc_now(),
-            }
-        )
+        try:
+            self._append_now(
+                {
+                    "kind": "run",
+                    "run": self.run_id,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "at": _utc_now(),
+                }
+            )
+        except OSError as exc:
+            self.close()
+            raise InvalidInputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         return state
 
     def _take(self, fd: int) -> JournalState:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            # a pipe or a device (-o /dev/stdout): written, never read back or resumed
+            return JournalState()
         if not _lock(fd):
             owner = _owner(self.path)
             raise JournalInUseError(
@@ -528,7 +540,7 @@ class Journal:
         if fd is None:
             return
         try:
-            os.fsync(fd)
+            _fsync(fd)
         except OSError as exc:
             log.warning("journal %s: fsync at close failed: %s", self.path, exc)
         finally:
@@ -565,7 +577,7 @@ class Journal:
         """Append and fsync in this thread (outside a run: opening, a CLI's last lines)."""
         number = self._write(row)
         assert self._fd is not None
-        os.fsync(self._fd)
+        _fsync(self._fd)
         self._synced = max(self._synced, number)
 
     async def _append(self, row: Mapping[str, Any]) -> None:
@@ -582,7 +594,7 @@ class Journal:
             try:
                 if fd is None:
                     raise OSError(f"journal {self.path} was closed")
-                await anyio.to_thread.run_sync(os.fsync, fd)
+                await anyio.to_thread.run_sync(_fsync, fd)
                 self._synced = max(self._synced, upto)
             finally:
                 self._flushing = None
@@ -664,8 +676,17 @@ class Journal:
         """:meth:`result`, fsync-ed at once: a CLI's results for targets the run never
         reported (interrupted before they were handed to it)."""
         if self.result(result) and self._fd is not None:
-            os.fsync(self._fd)
+            _fsync(self._fd)
             self._synced = self._written
+
+
+def _fsync(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # a pipe or a device cannot be synced (and cannot be resumed): nothing to wait for
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EROFS):
+            raise
 
 
 def _utc_now() -> str:
