@@ -48,7 +48,8 @@ Exit codes:
   1    some target FAILED, CANCELLED or UNCONFIRMED (may have started; not
        re-sent), or (--wait) ended otherwise or not in time
   2    usage or input error (bad ids, unreadable targets file, missing or
-       unreadable --resume/--only-failed file, --shared store unavailable, ...)
+       unreadable --resume/--only-failed file, a results file another run has
+       open, --shared store unavailable, ...)
   3    authentication failure
   130  interrupted (Ctrl-C), after writing a result for every target
 """
