@@ -478,3 +478,59 @@ def test_a_results_file_is_still_a_targets_file(tmp_path: Path) -> None:
     spec = read_targets(str(path))
     assert spec.workspaces == ()  # the baseline line is no "whole workspace" row
     assert [t.datasource_id for t in spec.targets] == ["5"]
+
+
+_FULL_DISK = """
+import json, resource, signal, sys
+import anyio
+sys.path.insert(0, sys.argv[2])
+from tests.helpers import ds_id, session_for, workspace_fake
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+
+async def main():
+    async with workspace_fake(sync_duration=0) as fake:
+        ids = [ds_id(fake.add_datasource("1001")) for _ in range(40)]
+        # the journal may grow to 6 KB: the run line, a baseline and some intents fit
+        resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+        async with session_for(fake) as session:
+            report = await session.sync_many([("1001", d) for d in ids], journal=sys.argv[1])
+        print(json.dumps({
+            "statuses": [r.status.value for r in report.results],
+            "messages": [r.error_message for r in report.results],
+            "sent": sum(fake.stats.sync_calls.values()),
+        }))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs RLIMIT_FSIZE (POSIX)")
+def test_a_journal_that_cannot_be_written_stops_sending(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "j.jsonl"
+    root = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path), root],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert len(out["statuses"]) == 40  # every target has its one result
+    assert "CANCELLED" in out["statuses"]
+    assert any("journal cannot be written" in (m or "") for m in out["messages"])
+    # nothing was sent that the journal does not show an intent for
+    intents = [row for row in _rows_lenient(path) if row.get("kind") == "intent"]
+    assert out["sent"] <= len(intents)
+    assert out["statuses"].count("STARTED") == out["sent"]
+
+
+def _rows_lenient(path: Path) -> list[dict[str, Any]]:
+    """The whole lines of a file whose last line the full disk may have torn."""
+    data = path.read_bytes()
+    return [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
