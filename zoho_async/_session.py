@@ -442,6 +442,15 @@ class AnalyticsSession:
         that error, without waiting for pacing turns (the rest of a sized input too; any
         other source is not pulled further).
 
+        ``journal`` (a :class:`~zoho_async.Journal` or a path) makes the run crash-safe:
+        the file is locked for the run (:class:`~zoho_async.JournalInUseError` if another
+        process has it), each workspace's baseline and each request's intent are written
+        (and fsync-ed) before the request, each result as it comes. Called again with the
+        same journal after a kill, the run hands back the journaled result of every target
+        already done and settles each request the killed run may have sent from one fresh
+        listing per workspace: STARTED without a call, sent when it did not start,
+        UNCONFIRMED when it cannot tell. See the README's "Interrupted runs".
+
         Example::
 
             report = await session.sync_many([("351300...", "176702...")], wait=True)
@@ -479,7 +488,7 @@ class AnalyticsSession:
         it ends promptly even with an endless or stuck source, which is not pulled
         further (results not yet received are dropped). A refused refresh token stops
         the run as in :meth:`sync_many`: the targets not yet sent come out FAILED with
-        :class:`TokenRefreshError`.
+        :class:`TokenRefreshError`. ``journal`` works as in :meth:`sync_many`.
 
         Example::
 
@@ -522,6 +531,8 @@ class AnalyticsSession:
         same kinds :meth:`plan_sync` takes, plus the tuple). Anything else, a
         :class:`SyncTarget` included, raises ``InvalidInputError`` before any request.
         ``report.ok`` and ``raise_for_failures()`` follow :func:`~zoho_async.is_ok`.
+        ``journal`` works as in :meth:`sync_many`: a killed run resumes without a second
+        sync.
 
         Example::
 
