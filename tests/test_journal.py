@@ -534,3 +534,29 @@ def _rows_lenient(path: Path) -> list[dict[str, Any]]:
     """The whole lines of a file whose last line the full disk may have torn."""
     data = path.read_bytes()
     return [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
+
+
+@pytest.mark.anyio
+async def test_a_resume_takes_over_the_claims_of_its_own_killed_run(tmp_path: Path) -> None:
+    from zoho_async import Claim, SqliteCoordinator
+
+    path = tmp_path / "j.jsonl"
+    async with (
+        workspace_fake(sync_duration=0) as fake,
+        SqliteCoordinator(tmp_path / "shared.db") as shared,
+    ):
+        ids = [ds_id(fake.add_datasource(WS)) for _ in range(2)]
+        await _stage_a_kill(fake, path, ids, sent=[], unsent=[ids[0]])
+        killed = Journal.read(path).owner
+        assert killed is not None
+        async with session_for(fake, coordinator=shared) as session:
+            org, namespace = fake.default_org_id, session.namespace
+            # the killed run had claimed both; another live run holds the second one
+            for ds, owner in ((ids[0], killed["run"]), (ids[1], "someone-else")):
+                holder = Claim(owner=owner, host="h", pid=1, started_at=0.0)
+                key = f"claim:{namespace}:{org}:{WS}:{ds}:"
+                assert await shared.claim(key, holder, 3600.0) is None
+            report = await session.sync_many([(WS, d) for d in ids], journal=path)
+        statuses = {r.target.datasource_id: r.status for r in report.results}
+        assert statuses == {ids[0]: SyncStatus.STARTED, ids[1]: SyncStatus.CLAIMED}
+        assert fake.stats.sync_calls[ids[0]] == 1 and fake.stats.sync_calls[ids[1]] == 0

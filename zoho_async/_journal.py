@@ -142,12 +142,14 @@ class JournalState:
     ``results`` maps a target's :data:`Key` to its last result row (a workspace whose
     listing failed has ``None`` as datasource); ``pending`` the targets whose last intent
     has no result after it. ``owner`` is the last run line (``run``, ``host``, ``pid``,
-    ``at``), to name who holds a journal that is in use.
+    ``at``), to name who holds a journal that is in use; ``runs`` the ids of every run
+    that wrote the journal (they are also the owners of those runs' claims).
     """
 
     results: Mapping[Key, Mapping[str, Any]] = attrs.field(factory=dict)
     pending: Mapping[Key, Intent] = attrs.field(factory=dict)
     owner: Mapping[str, Any] | None = None
+    runs: frozenset[str] = frozenset()  # the ids of every run that wrote it
 
     def done(self) -> frozenset[Key]:
         """Targets never sent again: last result STARTED, ALREADY_RUNNING or UNCONFIRMED."""
@@ -234,6 +236,7 @@ def read_journal(
     intents: dict[Key, tuple[Mapping[str, Any], int, _Base | None]] = {}
     bases: dict[str, list[_Base]] = {}  # workspace -> every baseline journaled for it
     owner: Mapping[str, Any] | None = None
+    runs: set[str] = set()
     for number, row in _lines(data[:intact], path, warn):
         where = f"{path} line {number}"
         if not isinstance(row, dict):
@@ -241,6 +244,8 @@ def read_journal(
         kind = row.get("kind")
         if kind == "run":
             owner = row
+            if isinstance(row.get("run"), str):
+                runs.add(row["run"])
         elif kind == "baseline":
             ws = _text(row, "workspace_id", where, required=True)
             assert ws is not None
@@ -270,7 +275,7 @@ def read_journal(
         key: _intent(key, row, number, base, f"{path} line {number}")
         for key, (row, number, base) in intents.items()
     }
-    return JournalState(results, pending, owner), intact
+    return JournalState(results, pending, owner, frozenset(runs)), intact
 
 
 def _intent(

@@ -46,6 +46,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import attrs
 from anyio.abc import TaskGroup
 
 from .._coordinator import Claim, CoordinatorUnavailableError
@@ -561,9 +562,13 @@ class Run:
 
     def _open_journal(self) -> None:
         journal = self._journal
-        if journal is not None and not journal.is_open:
+        if journal is None:
+            return
+        if not journal.is_open:
             journal.open()  # JournalInUseError before any request
             self._opened_journal = True
+        # the run's claims carry the journal's run id: a resume knows its own claims
+        self._holder = attrs.evolve(self._holder, owner=journal.run_id)
 
     def _close_journal(self) -> None:
         if self._journal is not None and self._opened_journal:
@@ -785,6 +790,15 @@ class Run:
         key = self._claim_key(target)
         try:
             other = await coordinator.claim(key, self._holder, self.options.claim_seconds)
+            if (
+                other is not None
+                and self._journal is not None
+                and other.owner in self._journal.state.runs
+            ):
+                # held by an earlier run of this journal: that run is over (this one
+                # holds the journal's lock) and, the journal says, did not start it
+                await coordinator.release(key, other.owner)
+                other = await coordinator.claim(key, self._holder, self.options.claim_seconds)
         except CoordinatorUnavailableError as exc:
             self._lose_shared(exc)
             return self._cancelled_shared(index, target, started, 0)
