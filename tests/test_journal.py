@@ -549,7 +549,7 @@ async def test_a_resume_takes_over_the_claims_of_its_own_killed_run(tmp_path: Pa
         await _stage_a_kill(fake, path, ids, sent=[], unsent=[ids[0]])
         killed = Journal.read(path).owner
         assert killed is not None
-        async with session_for(fake, coordinator=shared) as session:
+        async with session_for(fake, coordinator=shared, timeout=0.5) as session:
             org, namespace = fake.default_org_id, session.namespace
             # the killed run had claimed both; another live run holds the second one
             for ds, owner in ((ids[0], killed["run"]), (ids[1], "someone-else")):
