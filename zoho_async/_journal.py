@@ -605,12 +605,16 @@ class Journal:
                 self._flushing = None
                 done.set()
 
-    @property
-    def unsettled(self) -> frozenset[Key]:
-        """Pending intents not yet settled by this run: results for them are not written
-        (the intent must stay pending for the next resume, never be cleared by, say, a
-        CANCELLED line)."""
-        return frozenset(self._unsettled)
+    def is_unsettled(self, key: Key) -> bool:
+        """Whether ``key`` has a pending intent this run has not settled: its results are
+        not written (the intent must stay pending for the next resume, never be cleared
+        by, say, a CANCELLED line)."""
+        return key in self._unsettled
+
+    def is_done(self, key: Key) -> bool:
+        """Whether ``key`` was done when the journal was opened (see
+        :meth:`JournalState.done`): never sent again."""
+        return key in self._done
 
     def settled(self, key: Key) -> None:
         """The run settled ``key``'s pending intent: its results may be written again."""

@@ -594,10 +594,9 @@ class Run:
         if target.datasource_id is None:
             return None
         key = target_key(target)
-        state = self._journal.state
-        if key not in state.done():
+        if not self._journal.is_done(key):
             return None
-        return result_from_row(target, index, state.results[key])
+        return result_from_row(target, index, self._journal.state.results[key])
 
     def _intent_hook(
         self,
@@ -636,7 +635,7 @@ class Run:
         if journal is None:
             return
         pending = [
-            intent for key, intent in journal.state.pending.items() if key in journal.unsettled
+            intent for key, intent in journal.state.pending.items() if journal.is_unsettled(key)
         ]
         if not pending:
             return
@@ -732,7 +731,7 @@ class Run:
         key = target_key(target)
         resolved = self._resolved.get(key)
         if resolved is None:
-            if key not in self._journal.unsettled:
+            if not self._journal.is_unsettled(key):
                 return None
             return SyncResult(
                 target,
