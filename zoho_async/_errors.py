@@ -8,7 +8,8 @@
     │   ├── UnknownDataCentreError              data centre key not in the table
     │   ├── ConfigTooLongError                  CONFIG over 3,000 characters
     │   ├── MissingCredentialsError             client id / secret / refresh token missing
-    │   └── InsecureURLError                    http:// to a non-loopback host
+    │   ├── InsecureURLError                    http:// to a non-loopback host
+    │   └── JournalInUseError                   the journal is open in another run
     ├── ApiError                                Zoho answered with an error envelope
     │   ├── AuthError                           8535, 8518 (after one refresh and retry)
     │   ├── PermissionDeniedError               7301, 8023, 7925
@@ -25,7 +26,10 @@
     │   └── TokenThrottledError                 "Access Denied" throttle, or our own budget
     ├── TransportError                          network failure (wraps aiohttp, ``from``)
     │   └── TimeoutError                        also a builtin TimeoutError
-    └── ProtocolError                           a body that is not the documented envelope
+    ├── ProtocolError                           a body that is not the documented envelope
+    ├── SyncUnconfirmedError                    a Sync Data that may have started (not re-sent)
+    ├── PacingTimeoutError (also TimeoutError)  a call's timeout= passed before it was sent
+    └── CoordinatorUnavailableError             the shared store (--shared) went away
 
 Branch on the class or on ``ApiError.code``, never on the (localised) message.
 """
@@ -47,6 +51,7 @@ __all__ = [
     "MissingCredentialsError",
     "NotFoundError",
     "OrgRequiredError",
+    "PacingTimeoutError",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
@@ -363,3 +368,18 @@ class SyncUnconfirmedError(ZohoError):
         super().__init__(message)
         self.evidence = evidence
         self.cause = cause
+
+
+class PacingTimeoutError(ZohoError, builtins.TimeoutError):
+    """A call's ``timeout=`` passed before its request could be sent: waiting for a pacing
+    turn, a rate-limit pause, or the access token. Nothing was sent. (A request already
+    sent is never cut by ``timeout=``: it ends by itself, within the session's request
+    timeout, and an ambiguous Sync Data is settled as usual.)
+
+    Example::
+
+        try:
+            await ws.sync_data("1767024000003153002", timeout=5)
+        except PacingTimeoutError:
+            return web.json_response({"error": "busy, try again"}, status=503)
+    """

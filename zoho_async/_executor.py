@@ -186,7 +186,20 @@ class Executor:
             async with self._pacer.capacity:
                 attempts += 1
                 try:
-                    token = await self._tokens.get()
+                    if control is not None and control.deadline is not None:
+                        # a caller's timeout= covers the wait for the token too (the
+                        # refresh itself goes on for everyone else)
+                        with control.waiting():
+                            token = await self._tokens.get()
+                        if token is None:
+                            return CallResult(
+                                error=error,
+                                attempts=attempts - 1,
+                                http_status=status,
+                                cancelled=True,
+                            )
+                    else:
+                        token = await self._tokens.get()
                     # The turn comes last, right before the send: a stall fetching the
                     # token must not bunch paced calls together on their way to Zoho.
                     waited = await self._pacer.turn(

@@ -29,7 +29,12 @@ from ._bulk import discover as bulk_discover
 from ._bulk import plan_sync as bulk_plan_sync
 from ._bulk import sync_many as bulk_sync_many
 from ._coordinator import Coordinator
-from ._errors import InvalidInputError, MissingCredentialsError, SyncUnconfirmedError
+from ._errors import (
+    InvalidInputError,
+    MissingCredentialsError,
+    PacingTimeoutError,
+    SyncUnconfirmedError,
+)
 from ._executor import CallResult, Executor
 from ._journal import Journal
 from ._models import Datasource, Org, SyncConfig, WorkspaceInfo
@@ -94,6 +99,12 @@ class AnalyticsSession:
     per org inside Zoho's per-minute limits, and safe retries - for single calls and bulk
     runs alike.
 
+    ``timeout`` bounds each HTTP request. ``call_timeout`` is the default of every single
+    call's ``timeout=`` (``None``: no bound): the time a call may spend before its
+    request is sent - waiting for a pacing turn, a rate-limit pause, the token, a retry.
+    Past it the call raises :class:`PacingTimeoutError` without sending anything; a
+    request already sent is never cut (it ends within ``timeout``).
+
     Example::
 
         async with AnalyticsSession(client_id=..., client_secret=..., refresh_token=...,
@@ -123,6 +134,7 @@ class AnalyticsSession:
         config_in_query: bool = False,
         token_requests_per_10_minutes: int = 10,
         coordinator: Coordinator | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         self._client_id = _need(client_id, "client_id")
         self._client_secret = _need(client_secret, "client_secret")
@@ -131,6 +143,9 @@ class AnalyticsSession:
         self.endpoints = resolve_endpoints(data_center, api_url, accounts_url)
         self.timeout = check_positive(timeout, "timeout")
         self.connect_timeout = check_positive(connect_timeout, "connect_timeout")
+        self.call_timeout = (
+            None if call_timeout is None else check_positive(call_timeout, "call_timeout")
+        )
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInputError("limits must be a zoho_async.Limits")
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -287,20 +302,35 @@ class AnalyticsSession:
         """HTTP requests (API and token) this session has sent so far."""
         return self._transport.requests if self._transport is not None else 0
 
-    async def get_access_token(self) -> str:
-        """The current access token (refreshed if needed). Keep it secret."""
+    async def get_access_token(self, *, timeout: float | None = None) -> str:
+        """The current access token (refreshed if needed). Keep it secret.
+
+        ``timeout`` (default ``call_timeout``) bounds the wait for a refresh:
+        :class:`PacingTimeoutError` past it (the refresh goes on for other callers).
+        """
         self._require_open()
         assert self._tokens is not None
-        return await self._tokens.get()
+        deadline = self._deadline(timeout)
+        if deadline is None:
+            return await self._tokens.get()
+        with anyio.move_on_at(deadline):
+            return await self._tokens.get()
+        raise PacingTimeoutError(f"no access token within {timeout or self.call_timeout:g} s")
 
     # -- single calls ---------------------------------------------------------------------
 
     def _org(self, org_id: str | None) -> str | None:
         return check_optional_id(org_id, "org_id") or self.org_id
 
-    async def _call(self, request: ApiRequest, *, deadline: float | None = None) -> Any:
+    def _deadline(self, timeout: float | None) -> float | None:
+        """The monotonic deadline of a call's ``timeout=`` (or the session's default)."""
+        timeout = self.call_timeout if timeout is None else check_positive(timeout, "timeout")
+        return None if timeout is None else anyio.current_time() + timeout
+
+    async def _call(self, request: ApiRequest, *, timeout: float | None = None) -> Any:
+        deadline = self._deadline(timeout)
         result = await self._require_open().call(request, deadline=deadline)
-        return _unwrap(result)
+        return _unwrap(result, request, deadline)
 
     async def _sync(
         self,
@@ -308,17 +338,27 @@ class AnalyticsSession:
         key: tuple[str | None, str],
         datasource_id: str,
         interval_id: str | None,
+        timeout: float | None = None,
     ) -> None:
         """One Sync Data call, settled like a bulk run's (see ``Workspace.sync_data``)."""
         executor = self._require_open()
+        deadline = self._deadline(timeout)
         if self._baselines is None:
             # A long-lived session reuses a workspace's baseline for a few minutes, then
             # reads it again: at most one extra listing per workspace per 5 minutes.
             self._baselines = new_baselines(executor, max_age=_BASELINE_MAX_AGE)
         baselines = self._baselines
-        await baselines.before_send(key)
+        if deadline is None:
+            await baselines.before_send(key)
+        else:
+            # the baseline listing comes before the send: it counts against timeout=
+            with anyio.move_on_at(deadline) as scope:
+                await baselines.before_send(key)
+            if scope.cancelled_caught:
+                raise _not_sent(request, deadline)
         result = await executor.call(
             request,
+            deadline=deadline,
             settle=settler(baselines, key, datasource_id, interval_id, delay=self.timeout),
         )
         if result.unconfirmed is not None:
@@ -328,22 +368,25 @@ class AnalyticsSession:
                 evidence=result.unconfirmed,
                 cause=result.error,
             )
-        _unwrap(result)
+        _unwrap(result, request, deadline)
         baselines.note_started(key, datasource_id)
 
-    async def get_orgs(self) -> list[Org]:
-        """Every organisation of the user.
+    async def get_orgs(self, *, timeout: float | None = None) -> list[Org]:
+        """Every organisation of the user. ``timeout``: see :class:`AnalyticsSession`.
 
         Example::
 
             for org in await session.get_orgs():
                 print(org.org_id, org.name)
         """
-        data = await self._call(orgs_request())
+        data = await self._call(orgs_request(), timeout=timeout)
         return [Org.from_api(e) for e in entries(data, "orgs")]
 
-    async def get_workspaces(self, kind: str = "all") -> list[WorkspaceInfo]:
+    async def get_workspaces(
+        self, kind: str = "all", *, timeout: float | None = None
+    ) -> list[WorkspaceInfo]:
         """Owned and shared workspaces (``kind="owned"`` or ``"shared"`` for one side).
+        ``timeout``: see :class:`AnalyticsSession`.
 
         Example::
 
@@ -351,7 +394,7 @@ class AnalyticsSession:
         """
         if kind not in ("all", "owned", "shared"):
             raise InvalidInputError("kind must be 'all', 'owned' or 'shared'")
-        data = await self._call(workspaces_request(kind))
+        data = await self._call(workspaces_request(kind), timeout=timeout)
         if kind != "all":
             return [
                 WorkspaceInfo.from_api(e, owned=kind == "owned")
@@ -371,10 +414,10 @@ class AnalyticsSession:
         return Workspace(self, check_id(workspace_id, "workspace_id"), self._org(org_id))
 
     async def get_datasources(
-        self, workspace_id: str, *, org_id: str | None = None
+        self, workspace_id: str, *, org_id: str | None = None, timeout: float | None = None
     ) -> list[Datasource]:
         """The datasources of a workspace (Local Drive entries included, without ids)."""
-        return await self.workspace(workspace_id, org_id).get_datasources()
+        return await self.workspace(workspace_id, org_id).get_datasources(timeout=timeout)
 
     async def sync_data(
         self,
@@ -384,10 +427,11 @@ class AnalyticsSession:
         org_id: str | None = None,
         config: SyncConfig | None = None,
         sync_interval_id: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Start a sync of one datasource; see :meth:`Workspace.sync_data`."""
         await self.workspace(workspace_id, org_id).sync_data(
-            datasource_id, config=config, sync_interval_id=sync_interval_id
+            datasource_id, config=config, sync_interval_id=sync_interval_id, timeout=timeout
         )
 
     # -- bulk -----------------------------------------------------------------------------
@@ -628,14 +672,17 @@ class Workspace:
     def __repr__(self) -> str:
         return f"Workspace({self.workspace_id!r}, org_id={self.org_id!r})"
 
-    async def get_datasources(self) -> list[Datasource]:
-        """Every datasource entry (Get Datasources). Needs an org id.
+    async def get_datasources(self, *, timeout: float | None = None) -> list[Datasource]:
+        """Every datasource entry (Get Datasources). Needs an org id. ``timeout``: see
+        :class:`AnalyticsSession`.
 
         Example::
 
             syncable = [d for d in await ws.get_datasources() if d.syncable]
         """
-        data = await self.session._call(datasources_request(self.workspace_id, self.org_id))
+        data = await self.session._call(
+            datasources_request(self.workspace_id, self.org_id), timeout=timeout
+        )
         return [
             Datasource.from_api(e, workspace_id=self.workspace_id)
             for e in entries(data, "dataSources")
@@ -647,12 +694,16 @@ class Workspace:
         *,
         config: SyncConfig | None = None,
         sync_interval_id: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Start a sync (Sync Data). Returns ``None`` once Zoho answers 204 ("started").
 
         Raises :class:`SyncInProgressError` (already running), ``SyncQuotaExceededError``,
         ``NotFoundError``, ``PermissionDeniedError``, ``InvalidConfigError`` and the other
-        ``ApiError`` subclasses; paced and retried like a bulk run.
+        ``ApiError`` subclasses; paced and retried like a bulk run. ``timeout`` (default
+        the session's ``call_timeout``) bounds the time before the request is sent:
+        :class:`PacingTimeoutError` past it, with nothing sent; once sent, an ambiguous
+        failure is settled as usual (:class:`SyncUnconfirmedError` when it cannot tell).
 
         Example::
 
@@ -672,17 +723,28 @@ class Workspace:
             (self.org_id, self.workspace_id),
             datasource_id,
             sync_interval_id or (config.sync_interval_id if config is not None else None),
+            timeout,
         )
 
 
 _BASELINE_MAX_AGE = 300.0
 
 
-def _unwrap(result: CallResult) -> Any:
+def _unwrap(result: CallResult, request: ApiRequest, deadline: float | None) -> Any:
     if result.ours_in_progress or result.settled is not None:
         return None
     if result.error is not None:
+        # the last failure; with a timeout= that ended the retries, it is still the
+        # truth about what was sent
         raise result.error
     if result.cancelled:
-        raise TimeoutError("deadline reached before the call could finish")
+        raise _not_sent(request, deadline)
     return result.data
+
+
+def _not_sent(request: ApiRequest, deadline: float | None) -> PacingTimeoutError:
+    late = "" if deadline is None else f" ({anyio.current_time() - deadline:.2f} s past it)"
+    return PacingTimeoutError(
+        f"{request.method} {request.route}: timeout= reached before the request could be "
+        f"sent{late}; nothing was sent"
+    )
