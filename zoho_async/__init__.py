@@ -66,6 +66,7 @@ from ._results import (
 )
 from ._retry import RetryPolicy
 from ._session import USER_AGENT, AnalyticsSession, Workspace, __version__
+from ._snapshot import OrgSnapshot, SessionSnapshot
 from ._validation import check_id
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "NotFoundError",
     "Org",
     "OrgRequiredError",
+    "OrgSnapshot",
     "PaceState",
     "PacingTimeoutError",
     "PermissionDeniedError",
@@ -108,6 +110,7 @@ __all__ = [
     "RedisCoordinator",
     "RetryPolicy",
     "ServerError",
+    "SessionSnapshot",
     "SqliteCoordinator",
     "StoredToken",
     "SyncConfig",

@@ -332,6 +332,14 @@ class TokenCache:
         state = "empty" if self._current is None else "cached"
         return f"TokenCache({state}, requests={self.requests})"
 
+    def remaining(self) -> float | None:
+        """Seconds the cached token is still valid (``None``: none, or expired)."""
+        cached = self._current
+        if cached is None:
+            return None
+        left = cached.expires_at - self._clock()
+        return left if left > 0 else None
+
     def _margin(self, lifetime: float) -> float:
         return min(self._max_margin, lifetime * 0.1)
 

@@ -8,6 +8,7 @@ group one escaping exception would cancel every sibling.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import math
@@ -135,6 +136,10 @@ class Executor:
         self._user_agent = user_agent
         self._clock = clock
         self._rng = rng or random.Random()
+        # what session.snapshot() reads: plain counters, updated without awaiting
+        self.retries = 0
+        self.in_flight = 0
+        self.waiting: collections.Counter[str] = collections.Counter()  # org -> calls
 
     @property
     def pacer(self) -> Pacer:
@@ -202,11 +207,16 @@ class Executor:
                         token = await self._tokens.get()
                     # The turn comes last, right before the send: a stall fetching the
                     # token must not bunch paced calls together on their way to Zoho.
-                    waited = await self._pacer.turn(
-                        request.org_id,
-                        metadata=request.metadata,
-                        guard=control.waiting if control is not None else None,
-                    )
+                    org = request.org_id or ""
+                    self.waiting[org] += 1
+                    try:
+                        waited = await self._pacer.turn(
+                            request.org_id,
+                            metadata=request.metadata,
+                            guard=control.waiting if control is not None else None,
+                        )
+                    finally:
+                        self.waiting[org] -= 1
                     # a deadline or stop() during the wait ends it early, without the turn
                     if control is not None and control.over():
                         return CallResult(
@@ -274,6 +284,7 @@ class Executor:
                     return CallResult(error=final, attempts=attempts, http_status=status)
                 refreshed = True
                 await self._tokens.invalidate(token)
+                self.retries += 1
                 continue
             if decision is Decision.RATE_LIMITED:
                 rate_retries += 1
@@ -292,6 +303,7 @@ class Executor:
                     return CallResult(
                         error=error, attempts=attempts, http_status=status, cancelled=True
                     )
+                self.retries += 1
                 continue
             # SAFE or AMBIGUOUS: back off, bounded by attempts and by the deadline
             counted += 1
@@ -309,6 +321,7 @@ class Executor:
                 wait,
                 type(error).__name__,
             )
+            self.retries += 1
             if wait > 0:
                 if control is None:
                     await anyio.sleep(wait)
@@ -322,6 +335,7 @@ class Executor:
         url = self._api_url + request.path
         headers = api_headers(token, request.org_id, self._user_agent)
         started = self._clock()
+        self.in_flight += 1
         try:
             raw = await self._transport.send(
                 request.method, url, headers=headers, params=request.params, form=request.form
@@ -335,6 +349,8 @@ class Executor:
                 self._clock() - started,
             )
             return exc, None, None
+        finally:
+            self.in_flight -= 1
         log.debug(
             "%s %s org=%s -> HTTP %d in %.3fs",
             request.method,

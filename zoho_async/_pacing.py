@@ -248,6 +248,15 @@ class Pacer:
                     return
                 await anyio.sleep(wait)
 
+    def views(self) -> dict[str, tuple[float, float, int]]:
+        """Per pacing key: (rate factor, seconds of pause left, rejections), for
+        ``session.snapshot()``; reads state, waits for nothing."""
+        now = self._clock()
+        return {
+            key: (budget.factor, max(budget.paused_until - now, 0.0), budget.rejections)
+            for key, budget in self._orgs.items()
+        }
+
     def paused_until(self, org_id: str | None) -> float:
         """Monotonic time until which the org is paused (0 when it is not)."""
         budget = self._orgs.get(self._key(org_id))

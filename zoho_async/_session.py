@@ -8,6 +8,7 @@ import os
 import ssl as ssl_module
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any
@@ -56,6 +57,7 @@ from ._results import PlannedTarget, SyncPlan, SyncReport, SyncResult
 from ._retry import RetryPolicy
 from ._settle import Baselines, settler
 from ._shared import SharedPacer, SharedTokenBudget, SharedTokenStore
+from ._snapshot import OrgSnapshot, SessionSnapshot
 from ._transport import Transport
 from ._validation import check_id, check_optional_id, check_positive
 
@@ -316,6 +318,46 @@ class AnalyticsSession:
         with anyio.move_on_at(deadline):
             return await self._tokens.get()
         raise PacingTimeoutError(f"no access token within {timeout or self.call_timeout:g} s")
+
+    def snapshot(self) -> SessionSnapshot:
+        """What the session is doing now, as a frozen value (see :class:`SessionSnapshot`).
+
+        Per org: calls waiting for a turn, the rate factor, the pause left, rejections;
+        the token's remaining lifetime (never the token); request, retry and token-request
+        counts. Sends nothing and awaits nothing: cheap enough for a health endpoint.
+
+        Example::
+
+            async def health(request):
+                return web.json_response(session.snapshot().to_dict())
+        """
+        executor = self._executor
+        orgs: dict[str, OrgSnapshot] = {}
+        if executor is not None:
+            per_org = self.limits.per_org
+            waiting: dict[str, int] = {}
+            for org, count in executor.waiting.items():
+                key = org if per_org else ""
+                waiting[key] = waiting.get(key, 0) + count
+            views = executor.pacer.views()
+            for key in sorted(set(waiting) | set(views)):
+                factor, paused_for, rejections = views.get(key, (1.0, 0.0, 0))
+                orgs[key] = OrgSnapshot(
+                    org_id=key,
+                    waiting=waiting.get(key, 0),
+                    rate_factor=factor,
+                    paused_for=paused_for,
+                    rejections=rejections,
+                )
+        return SessionSnapshot(
+            taken_at=datetime.now(UTC),
+            orgs=orgs,
+            token_expires_in=None if self._tokens is None else self._tokens.remaining(),
+            requests=self.http_requests,
+            retries=0 if executor is None else executor.retries,
+            token_requests=self.token_requests,
+            in_flight=0 if executor is None else executor.in_flight,
+        )
 
     # -- single calls ---------------------------------------------------------------------
 
