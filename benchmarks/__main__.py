@@ -21,10 +21,11 @@ from benchmarks import (
     scenario_8_overlap,
     scenario_9_restarts,
     scenario_11_discovery,
+    scenario_12_service,
 )
 from benchmarks._shared import Scenario, Stopwatch, machine, progress, show_number, write_reports
 
-ALL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11)
+ALL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.append(scenario_9_restarts.run(quick))
         elif number == 11:
             scenarios.append(scenario_11_discovery.run(quick))
+        elif number == 12:
+            scenarios.append(scenario_12_service.run(quick))
     json_path, md_path = write_reports(scenarios, info, quick=quick, elapsed=clock())
     met = sum(t.met for s in scenarios for t in s.targets)
     total = sum(len(s.targets) for s in scenarios)

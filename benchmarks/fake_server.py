@@ -8,6 +8,8 @@ and credentials. Then commands:
 - ``stats``: counters of the run since the last reset, plus this process's CPU seconds;
 - ``revoke``: invalidate every access token;
 - ``script``: queue sync faults (``count``, ``rate``, ``seed``; see :func:`fault_mix`);
+- ``storm``: the next ``count`` Sync Data requests answer 6045 (and the window index now);
+- ``windows``: metadata calls per fixed window of the org, and the window index now;
 - ``stop``: stop serving and exit.
 
 The server runs on a background thread (``FakeZoho.run_in_thread``); the main thread only
@@ -133,6 +135,19 @@ def main() -> None:
             elif command == "revoke":
                 running.revoke_tokens()
                 answer({"ok": True})
+            elif command == "storm":
+                # a 6045 storm: the next `count` Sync Data requests are rate limited
+                running.script("sync", [Fault.rate_limited()] * int(message["count"]))
+                answer({"ok": True, "window": running.window_index()})
+            elif command == "windows":
+                counts: dict[int, int] = dict(running.stats.metadata_window_counts.get(ORG_ID, {}))
+                answer(
+                    {
+                        "metadata": {str(k): v for k, v in counts.items()},
+                        "window": running.window_index(),
+                        "rejected": running.stats.rejected_rate_limited,
+                    }
+                )
             elif command == "script":
                 faults = fault_mix(int(message["count"]), float(message["rate"]), message["seed"])
                 running.script("sync", faults)

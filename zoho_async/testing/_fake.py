@@ -254,6 +254,18 @@ class FakeZoho:
         with self._engine.lock:
             self._engine.stats.reset()
 
+    def window_index(self) -> int:
+        """The index of the rate-limit window now (the keys of ``stats.window_counts``).
+
+        Example::
+
+            now = fake.window_index()
+            assert fake.stats.metadata_window_counts[org].get(now - 1, 0) <= 60
+        """
+        engine = self._engine
+        with engine.lock:
+            return int((engine.clock() - engine.epoch) // engine.settings.window_seconds)
+
     # -- builders --------------------------------------------------------------------------------
 
     def add_org(
