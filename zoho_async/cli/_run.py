@@ -175,6 +175,14 @@ class _BulkRun:
         )
         if skipped:
             self.note(f"Resuming: {skipped} targets already started in a previous run")
+        journal = self.options.journal
+        pending = len(journal.state.pending) if journal is not None else 0
+        if pending:
+            self.note(
+                f"Resuming: {pending} request{'s' if pending != 1 else ''} of the interrupted "
+                "run may have been sent; settling them from Get Datasources before sending "
+                f"anything (after they are {self.settings.timeout:g} s old, the --timeout)"
+            )
 
     async def _dispatch(self, session: AnalyticsSession) -> None:
         options = self.options
