@@ -18,7 +18,13 @@ then checks, whatever the timing of the kills:
 
 A kill point is "after n more result lines" (plus up to 50 ms), or a moment during start-up:
 killing at any moment is legal, so nothing here depends on where a kill lands. The bound
-on n keeps every scheduled kill ahead of the run's end, so each round makes all its kills.
+on n keeps every scheduled kill ahead of the run's end, so each round makes all its kills:
+3 CLI rounds and 1 SDK round of 8 kills, 32 in all.
+
+The CLI rounds use the CLI's default store (SQLite beside the token cache: the claims of a
+killed run outlive it) in two rounds and ``--shared local`` in one (only the journal keeps
+the count). A run's request timeout is short (1.5 s), since a resume waits until each
+pending intent is that old before it lists.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ KILLS_PER_ROUND = 8
 # a kill comes at most this many result lines after the run's first: 8 kills leave most of
 # the 100 targets to later runs, even counting what was in flight at each kill
 MAX_RESULTS_PER_KILL = 3
-STARTUP_KILL = 0.4  # a start-up kill lands within this many seconds of the spawn
+STARTUP_KILL = 0.8  # a start-up kill lands within this many seconds of the spawn
 RUN_LIMIT = 120.0  # a run that takes longer is stuck: fail, do not hang
 # What --resume skips: a target whose last result is one of these is done
 DONE = frozenset({"STARTED", "ALREADY_RUNNING", "UNCONFIRMED"})
@@ -285,7 +291,8 @@ def log_tail(path: Path) -> str:
 class Cli:
     """``zoho-async sync`` on a world's targets, writing ``journal`` (stderr kept per run)."""
 
-    def __init__(self, w: World, tmp_path: Path) -> None:
+    def __init__(self, w: World, tmp_path: Path, timeout: float = TIMEOUT) -> None:
+        self.timeout = timeout
         self.journal = tmp_path / "results.jsonl"
         self.targets = tmp_path / "targets.jsonl"
         self.targets.write_text("".join(json.dumps(t) + "\n" for t in w.targets))
@@ -303,7 +310,14 @@ class Cli:
             ["--resume", str(self.journal)] if self.journal.exists() else ["-o", str(self.journal)]
         )
         return sync_command(
-            "-t", str(self.targets), *where, "--timeout", str(TIMEOUT), *POLL, *CLI_FAST, *extra
+            "-t",
+            str(self.targets),
+            *where,
+            "--timeout",
+            str(self.timeout),
+            *POLL,
+            *CLI_FAST,
+            *extra,
         )
 
     def spawn(self, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
@@ -343,7 +357,9 @@ def kill_and_resume(cli: Cli, points: list[KillPoint], *extra: str) -> int:
             pytest.fail(f"run {cli.runs} ended before its kill point: {log_tail(log)}")
         kills += 1
     code, err = cli.run(*extra)
-    assert code == 0, f"the resume after {kills} kills exited {code}: {err}"
+    # 1: some target UNCONFIRMED, which a loaded machine can make of a request that outlives
+    # the short timeout; the journal's check says whether that is all it is
+    assert code in (0, 1), f"the resume after {kills} kills exited {code}: {err}"
     return kills
 
 
@@ -361,7 +377,7 @@ def test_cli_killed_at_random_points_resumes_without_double_starts(
         assert_sound(w, cli.journal)
         w.fake.reset_stats()
         code, err = cli.run(*extra)
-        assert code == 0, err
+        assert code in (0, 1), err
         assert w.fake.stats.sync_calls.total() == 0  # a finished journal sends nothing
 
 
@@ -370,7 +386,8 @@ def test_cli_killed_at_random_points_resumes_without_double_starts(
 
 def test_a_torn_last_line_is_dropped_and_later_resumes_still_work(tmp_path: Path) -> None:
     with world() as w:
-        cli = Cli(w, tmp_path)
+        # a timeout no request outlives, even on a loaded machine: every run must exit 0
+        cli = Cli(w, tmp_path, timeout=5.0)
         code, err = cli.run()
         assert code == 0, err
         data = cli.journal.read_bytes()
@@ -416,7 +433,7 @@ def test_a_second_resume_of_a_live_run_is_refused_and_sends_nothing(tmp_path: Pa
     with world() as w:
         cli = Cli(w, tmp_path)
         # no shared store: the journal's lock alone must keep the second run out
-        holder, log = cli.spawn("--shared", "local", *SLOW)
+        holder, _ = cli.spawn("--shared", "local", *SLOW)
         try:
             wait_for_result_line(holder, cli.journal, "the first run")
             with stopped(holder):
@@ -426,7 +443,7 @@ def test_a_second_resume_of_a_live_run_is_refused_and_sends_nothing(tmp_path: Pa
                 sent = w.fake.stats.sync_calls.total() - before
         finally:
             finish(holder)
-    assert code == 2, f"the second resume exited {code} (first run: {log_tail(log)}): {err}"
+    assert code == 2, f"the second resume exited {code} and sent {sent}: {err}"
     assert "in use" in err.lower()
     assert sent == 0
 
