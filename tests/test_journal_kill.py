@@ -19,7 +19,7 @@ then checks, whatever the timing of the kills:
 A kill point is "after n more result lines" (plus up to 50 ms), or a moment during start-up:
 killing at any moment is legal, so nothing here depends on where a kill lands. The bound
 on n keeps every scheduled kill ahead of the run's end, so each round makes all its kills:
-3 CLI rounds and 1 SDK round of 8 kills, 32 in all.
+3 CLI rounds of 8 kills and 1 SDK round of 6, 30 in all.
 
 The CLI rounds use the CLI's default store (SQLite beside the token cache: the claims of a
 killed run outlive it) in two rounds and ``--shared local`` in one (only the journal keeps
@@ -72,7 +72,8 @@ MULTI_PER_WORKSPACE = 1  # datasources with two sync intervals: 25 targets a wor
 # listing every poll interval (30 s by default): poll often, so a round takes seconds.
 POLL_SECONDS = 0.2
 POLL = ["--poll-interval", str(POLL_SECONDS)]
-KILLS_PER_ROUND = 8
+KILLS_PER_ROUND = 8  # per CLI round: 3 rounds
+SDK_KILLS = 6  # one SDK round: 30 kills in all, the minimum
 # a kill comes at most this many result lines after the run's first: 8 kills leave most of
 # the 100 targets to later runs, even counting what was in flight at each kill
 MAX_RESULTS_PER_KILL = 3
@@ -523,7 +524,7 @@ def sdk_targets(w: World) -> list[SyncTarget]:
 def test_sdk_killed_at_random_points_resumes_with_journal(seed: int, tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     with world() as w:
-        for n, point in enumerate(schedule(random.Random(seed), KILLS_PER_ROUND), 1):
+        for n, point in enumerate(schedule(random.Random(seed), SDK_KILLS), 1):
             log = tmp_path / f"child-{n}.err"
             proc = spawn_child(w, journal, log, FAST_LIMITS)
             try:
