@@ -480,7 +480,10 @@ def session_for(w: World) -> AnalyticsSession:
         org_id=w.fake.default_org_id,
         api_url=w.fake.api_url,
         accounts_url=w.fake.accounts_url,
-        limits=Limits(**FAST_LIMITS),
+        limits=Limits(
+            requests_per_minute=FAST_LIMITS["requests_per_minute"],
+            metadata_per_minute=FAST_LIMITS["metadata_per_minute"],
+        ),
         timeout=TIMEOUT,
     )
 
