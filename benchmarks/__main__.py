@@ -20,12 +20,13 @@ from benchmarks import (
     scenario_7_workers,
     scenario_8_overlap,
     scenario_9_restarts,
+    scenario_10_crash,
     scenario_11_discovery,
     scenario_12_service,
 )
 from benchmarks._shared import Scenario, Stopwatch, machine, progress, show_number, write_reports
 
-ALL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12)
+ALL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.append(scenario_8_overlap.run(quick))
         elif number == 9:
             scenarios.append(scenario_9_restarts.run(quick))
+        elif number == 10:
+            scenarios.append(scenario_10_crash.run(quick))
         elif number == 11:
             scenarios.append(scenario_11_discovery.run(quick))
         elif number == 12:
