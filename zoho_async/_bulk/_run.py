@@ -58,7 +58,7 @@ from .._errors import (
     ZohoError,
 )
 from .._executor import BeforeSend, CallResult, RunControl, Settle
-from .._journal import Intent, Key, result_from_row, target_key
+from .._journal import Intent, Journal, Key, result_from_row, target_key
 from .._protocol import datasources_request
 from .._results import (
     InvalidTarget,
@@ -206,6 +206,8 @@ class Run:
             async with anyio.create_task_group() as outer:
                 if self.options.stop is not None:
                     outer.start_soon(self._watch_stop, self.options.stop)
+                if self._journal is not None and self._journal.sync_every > 0:
+                    outer.start_soon(self._flush_journal, self._journal)
                 async with anyio.create_task_group() as tg:
                     self._task_group = tg
                     for _ in range(self.workers):
@@ -574,6 +576,15 @@ class Run:
         if self._journal is not None and self._opened_journal:
             self._opened_journal = False
             self._journal.close()
+
+    async def _flush_journal(self, journal: Journal) -> None:
+        """Put what the run wrote on disk every ``sync_every`` seconds (batched fsync)."""
+        while self._journal_lost is None:
+            await anyio.sleep(journal.sync_every)
+            try:
+                await journal.flush()
+            except OSError as exc:
+                self._lose_journal(exc)
 
     def _lose_journal(self, error: OSError) -> None:
         """The journal cannot be written: stop sending (an unrecorded send could be sent
