@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 import anyio
-from anyio.abc import TaskGroup
 
 from ._auth import TokenBudget, TokenCache, TokenStore, digest, token_key
 from ._bulk import (
@@ -29,6 +28,7 @@ from ._bulk import (
 from ._bulk import discover as bulk_discover
 from ._bulk import plan_sync as bulk_plan_sync
 from ._bulk import sync_many as bulk_sync_many
+from ._bulk._context import RunTasks
 from ._coordinator import Coordinator
 from ._errors import (
     InvalidInputError,
@@ -176,8 +176,8 @@ class AnalyticsSession:
         self._transport: Transport | None = None
         self._tokens: TokenCache | None = None
         self._executor: Executor | None = None
-        self._task_group: TaskGroup | None = None
         self._baselines: Baselines | None = None  # single sync_data calls' baselines
+        self._runs = RunTasks()  # iter_sync runs not yet ended: closing ends them
 
     def __repr__(self) -> str:
         cid = self._client_id
@@ -191,10 +191,6 @@ class AnalyticsSession:
 
     async def __aenter__(self) -> AnalyticsSession:
         await self.open()
-        assert self._task_group is None
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
         return self
 
     async def __aexit__(
@@ -203,20 +199,10 @@ class AnalyticsSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        task_group, self._task_group = self._task_group, None
-        try:
-            if task_group is not None:
-                # Background runs (iter_sync) end with the session. The body's own error is
-                # not handed to the task group (it would come out wrapped in an exception
-                # group); it propagates as itself once the children are gone.
-                task_group.cancel_scope.cancel()
-                cancelled = exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
-                if cancelled:
-                    await task_group.__aexit__(exc_type, exc, tb)
-                else:
-                    await task_group.__aexit__(None, None, None)
-        finally:
-            await self.close()
+        # No task group here: what a caller starts (an iter_sync run) is that caller's,
+        # so the session may be entered in one task and left in another (a fixture), and
+        # the body's own error propagates as itself.
+        await self.close()
         return None
 
     async def open(self) -> None:
@@ -264,6 +250,7 @@ class AnalyticsSession:
     async def close(self) -> None:
         """Release the connector (even when cancelled). Idempotent."""
         self._state = _State.CLOSED
+        await self._runs.end()  # before the connector goes: their clean-up may still call
         transport, self._transport = self._transport, None
         if transport is not None:
             with anyio.CancelScope(shield=True):
@@ -686,21 +673,15 @@ class AnalyticsSession:
             limits=self.limits,
             access_token=self.get_access_token,
             counters=lambda: (self.token_requests, self.http_requests),
-            background=self._background,
             settle_delay=self.timeout,
             coordinator=self.coordinator,
             namespace=self.namespace,
+            runs=self._runs,
         )
 
     @property
     def _exec(self) -> Executor:  # for tests that look at the pacer
         return self._require_open()
-
-    def _background(self) -> TaskGroup:
-        self._require_open()
-        if self._task_group is None:
-            raise RuntimeError("iter_sync needs the session to be entered with `async with`")
-        return self._task_group
 
 
 class Workspace:

@@ -8,13 +8,13 @@ and the public methods turn their keyword arguments into one validated
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import attrs
-from anyio.abc import TaskGroup
 
 from .._coordinator import Coordinator
 from .._errors import InvalidInputError
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_WAIT",
     "BulkContext",
     "RunOptions",
+    "RunTasks",
     "as_journal",
     "list_workspace",
     "new_baselines",
@@ -39,16 +40,44 @@ __all__ = [
 DEFAULT_WAIT = 3600.0  # seconds a wait=True run waits for outcomes when not told
 
 
+class RunTasks:
+    """The ``iter_sync`` runs of one session that have not ended yet.
+
+    Each run is a task of its iterator's own (see ``_iterator``), in no task group. The
+    session keeps them here only so that closing it ends them: a run cannot go on without
+    the session's connector, and nothing should outlive the session.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, task: asyncio.Task[None]) -> None:
+        """Track ``task`` until it ends."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def end(self) -> None:
+        """Cancel the runs still going and wait until they have ended (even when the
+        caller is cancelled: each run's own clean-up is bounded)."""
+        tasks = [task for task in self._tasks if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait(tasks)
+
+
 @attrs.frozen
 class BulkContext:
     """A session's parts that a bulk run uses; built by the session when a run starts.
 
     ``access_token`` gets (or refreshes) the token; ``counters`` reads the session's
-    (token requests, HTTP requests) so a report can say what the run cost;
-    ``background`` is the task group that ``iter_sync`` runs live in. ``baselines`` holds
-    the listings read before the run's first sync of each workspace (discovery's own
-    listing serves when the run discovered its targets); ``settle_delay`` is how long a
-    lost answer is given before its listing is read (the request timeout).
+    (token requests, HTTP requests) so a report can say what the run cost. ``baselines``
+    holds the listings read before the run's first sync of each workspace (discovery's
+    own listing serves when the run discovered its targets); ``settle_delay`` is how long
+    a lost answer is given before its listing is read (the request timeout). ``runs``
+    tracks the session's ``iter_sync`` runs so that closing the session ends them; they
+    belong to their iterators, never to a task group of the session's.
     """
 
     executor: Executor
@@ -57,10 +86,10 @@ class BulkContext:
     limits: Limits
     access_token: Callable[[], Awaitable[str]]
     counters: Callable[[], tuple[int, int]]
-    background: Callable[[], TaskGroup]
     settle_delay: float = 30.0
     coordinator: Coordinator | None = None  # shared claims (and budgets) across runs
     namespace: str = ""  # which Zoho (data centre) the claims are about
+    runs: RunTasks = attrs.field(factory=RunTasks)
     baselines: Baselines = attrs.field(
         default=attrs.Factory(lambda self: new_baselines(self.executor), takes_self=True)
     )
