@@ -10,6 +10,13 @@ from hypothesis import settings
 
 # The fake's fixtures come from the package's pytest11 entry point once it is installed
 # (pip install -e .). Before that, load them here; never both, which pytest refuses.
+# Every test talks to servers on loopback. A proxy of the machine's environment (a CI
+# runner reaching the package registries through one) must not carry that traffic; the
+# proxy tests set these variables themselves.
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "ZOHO_PROXY", "ZOHO_CA_BUNDLE"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+
 _PLUGIN = "zoho_async.testing.pytest_plugin"
 pytest_plugins = (
     [] if any(ep.value == _PLUGIN for ep in entry_points(group="pytest11")) else [_PLUGIN]

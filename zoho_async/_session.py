@@ -58,7 +58,7 @@ from ._retry import RetryPolicy
 from ._settle import Baselines, settler
 from ._shared import SharedPacer, SharedTokenBudget, SharedTokenStore
 from ._snapshot import OrgSnapshot, SessionSnapshot
-from ._transport import Transport
+from ._transport import Transport, parse_proxy
 from ._validation import check_id, check_optional_id, check_positive
 
 __all__ = ["USER_AGENT", "AnalyticsSession", "Workspace", "__version__"]
@@ -133,6 +133,8 @@ class AnalyticsSession:
         retry: RetryPolicy | None = None,
         ssl: ssl_module.SSLContext | str | None = None,
         client_session: aiohttp.ClientSession | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
         config_in_query: bool = False,
         token_requests_per_10_minutes: int = 10,
         coordinator: Coordinator | None = None,
@@ -168,6 +170,11 @@ class AnalyticsSession:
         self._token_limit = token_requests_per_10_minutes
         self._ssl = ssl
         self._client_session = client_session
+        # proxy=: every request (token and API) through this http:// proxy; else, with
+        # trust_env, HTTPS_PROXY/HTTP_PROXY/NO_PROXY. Parsed now: a bad URL fails here, and
+        # its credentials are kept apart from the URL (never in reprs or messages).
+        self._proxy = None if proxy is None else parse_proxy(proxy)
+        self._trust_env = bool(trust_env)
         self._state = _State.NEW
         # who this session is to the coordinator's leases and claims, and which Zoho it
         # paces (budgets are per data centre and org)
@@ -217,6 +224,8 @@ class AnalyticsSession:
             ssl_option=self._ssl,
             client_session=self._client_session,
             limit=max(self.limits.max_in_flight + 2, 10),
+            proxy=self._proxy,
+            trust_env=self._trust_env,
         )
         key = token_key(self.endpoints.accounts_url, self._client_id, self._refresh_token)
         store: TokenStore | None = self._token_store

@@ -58,7 +58,8 @@ CREDENTIALS_HELP = """\b
 Credentials and settings come from the environment (or the flags):
   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN, ZOHO_ORG_ID,
   ZOHO_DATA_CENTER (us, eu, in, au, cn, jp, sa, ca), ZOHO_API_URL,
-  ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE.
+  ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE, ZOHO_PROXY, ZOHO_CA_BUNDLE.
+  HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured unless --proxy is given.
 """
 
 
@@ -177,6 +178,22 @@ def connection_options(func: F) -> F:
             "--accounts-url", envvar="ZOHO_ACCOUNTS_URL", help="Override the accounts URL."
         ),
         click.option(
+            "--proxy",
+            envvar="ZOHO_PROXY",
+            metavar="URL",
+            help="HTTP proxy for every request to Zoho (token and API), "
+            "http://[user:password@]host:port. Default: HTTPS_PROXY / HTTP_PROXY from the "
+            "environment, NO_PROXY honoured. Prefer ZOHO_PROXY when it holds a password.",
+        ),
+        click.option(
+            "--ca-bundle",
+            envvar="ZOHO_CA_BUNDLE",
+            type=click.Path(exists=True, dir_okay=False),
+            metavar="FILE",
+            help="PEM file of the CAs to trust for Zoho's TLS instead of the system store "
+            "(e.g. the CA of a TLS-inspecting corporate proxy).",
+        ),
+        click.option(
             "--token-cache",
             envvar="ZOHO_TOKEN_CACHE",
             type=click.Path(dir_okay=False),
@@ -226,6 +243,8 @@ def settings_from(kwargs: dict[str, Any], limits: Limits | None = None) -> Conne
         data_center=kwargs.pop("data_center"),
         api_url=kwargs.pop("api_url"),
         accounts_url=kwargs.pop("accounts_url"),
+        proxy=kwargs.pop("proxy") or None,
+        ca_bundle=kwargs.pop("ca_bundle") or None,
         token_cache=cache,
         limits=limits,
         shared=kwargs.pop("shared") or default_shared(cache),

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -47,6 +48,8 @@ ENV_VARS = {
     "api_url": "ZOHO_API_URL",
     "accounts_url": "ZOHO_ACCOUNTS_URL",
     "token_cache": "ZOHO_TOKEN_CACHE",
+    "proxy": "ZOHO_PROXY",
+    "ca_bundle": "ZOHO_CA_BUNDLE",
 }
 
 _MASK = "***"
@@ -106,13 +109,16 @@ class ConnectionSettings:
     data_center: str = "us"
     api_url: str | None = None
     accounts_url: str | None = None
+    proxy: str | None = attrs.field(default=None, repr=False)  # may hold a password
+    trust_env: bool = True  # HTTPS_PROXY & co. (the demo's loopback fake goes direct)
+    ca_bundle: str | None = None  # a PEM file, the session's ssl=
     token_cache: Path | None = None
     limits: Limits | None = None
     shared: str = "local"  # what --shared / ZOHO_SHARED resolved to (see shared_coordinator)
     timeout: float = 30.0  # seconds per request
 
     def register_secrets(self) -> None:
-        REDACTOR.add(self.client_secret, self.refresh_token)
+        REDACTOR.add(self.client_secret, self.refresh_token, *proxy_secrets(self.proxy))
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AnalyticsSession]:
@@ -155,6 +161,9 @@ class ConnectionSettings:
             limits=self.limits,
             coordinator=coordinator,
             timeout=self.timeout,
+            proxy=self.proxy,
+            trust_env=self.trust_env,
+            ssl=self.ca_bundle,
         )
 
 
@@ -183,6 +192,19 @@ def shared_coordinator(spec: str) -> Coordinator | None:
     raise InvalidInputError(
         "--shared must be local, sqlite:PATH or a redis:// / rediss:// URL, got " + redact_url(text)
     )
+
+
+def proxy_secrets(url: str | None) -> tuple[str, ...]:
+    """The password of a proxy URL's user part, as given and URL-decoded (pure string
+    work: the URL may be malformed, and the message saying so must not show it)."""
+    if not url:
+        return ()
+    rest = url.partition("://")[2] or url
+    authority = rest.split("/", 1)[0]
+    if "@" not in authority:
+        return ()
+    password = authority[: authority.rindex("@")].partition(":")[2]
+    return (password, urllib.parse.unquote(password))
 
 
 def redact_url(text: str) -> str:

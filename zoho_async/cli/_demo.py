@@ -123,6 +123,7 @@ def run_demo(
             api_url=running.api_url,
             accounts_url=running.accounts_url,
             token_cache=None,  # the demo's tokens belong to the demo
+            trust_env=False,  # the fake is on loopback: never through a proxy of the environment
             limits=Limits(requests_per_minute=_overall(rate), metadata_per_minute=rate),
         )
         options = SyncOptions(
