@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import attrs
 
+from . import _telemetry
 from ._auth import TokenCache
 from ._coordinator import CoordinatorUnavailableError
 from ._errors import (
@@ -144,6 +145,7 @@ class Executor:
     def retry(self) -> RetryPolicy:
         return self._retry
 
+    @_telemetry.traced_call
     async def call(
         self,
         request: ApiRequest,
@@ -189,11 +191,13 @@ class Executor:
                     token = await self._tokens.get()
                     # The turn comes last, right before the send: a stall fetching the
                     # token must not bunch paced calls together on their way to Zoho.
+                    turn_began = self._clock()
                     waited = await self._pacer.turn(
                         request.org_id,
                         metadata=request.metadata,
                         guard=control.waiting if control is not None else None,
                     )
+                    _telemetry.turn_waited(self._clock() - turn_began if waited else 0.0)
                     # a deadline or stop() during the wait ends it early, without the turn
                     if control is not None and control.over():
                         return CallResult(
@@ -225,7 +229,12 @@ class Executor:
             if decision is Decision.AMBIGUOUS and settle is not None and error is not None:
                 answered = not isinstance(error, TransportError)
                 settlement = await settle(error, answered)
-                log.debug("settled %s: %s", request.route, settlement.evidence)
+                log.debug(
+                    "settled %s: %s",
+                    request.route,
+                    settlement.evidence,
+                    extra=_telemetry.LogFields(request, zoho_attempts=attempts),
+                )
                 if settlement.verdict is Verdict.STARTED:
                     return CallResult(
                         attempts=attempts, http_status=status, settled=settlement.evidence
@@ -260,9 +269,11 @@ class Executor:
                     )
                     return CallResult(error=final, attempts=attempts, http_status=status)
                 refreshed = True
+                _telemetry.retried(type(error).__name__)
                 await self._tokens.invalidate(token)
                 continue
             if decision is Decision.RATE_LIMITED:
+                _telemetry.rate_limited()
                 rate_retries += 1
                 if rate_retries >= self._retry.rate_limit_attempts:
                     return CallResult(error=error, attempts=attempts, http_status=status)
@@ -279,6 +290,7 @@ class Executor:
                     return CallResult(
                         error=error, attempts=attempts, http_status=status, cancelled=True
                     )
+                _telemetry.retried(type(error).__name__)
                 continue
             # SAFE or AMBIGUOUS: back off, bounded by attempts and by the deadline
             counted += 1
@@ -295,7 +307,14 @@ class Executor:
                 request.route,
                 wait,
                 type(error).__name__,
+                extra=_telemetry.LogFields(
+                    request,
+                    zoho_attempts=attempts,
+                    zoho_retry_reason=type(error).__name__,
+                    zoho_error_code=getattr(error, "code", None),
+                ),
             )
+            _telemetry.retried(type(error).__name__)
             if wait > 0:
                 if control is None:
                     await anyio.sleep(wait)
@@ -320,6 +339,7 @@ class Executor:
                 request.path,
                 type(exc).__name__,
                 self._clock() - started,
+                extra=_telemetry.LogFields(request),
             )
             return exc, None, None
         log.debug(
@@ -329,6 +349,7 @@ class Executor:
             request.org_id or "-",
             raw.status,
             self._clock() - started,
+            extra=_telemetry.LogFields(request, http_response_status_code=raw.status),
         )
         try:
             data = decode_api_response(raw.status, raw.body, raw.headers)
