@@ -29,7 +29,11 @@ otel_sdk = pytest.importorskip("opentelemetry.sdk")
 
 from opentelemetry import metrics, trace  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.metrics.export import (  # noqa: E402
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
@@ -42,6 +46,7 @@ pytestmark = pytest.mark.anyio
 _EXPORTER = InMemorySpanExporter()
 _READER = InMemoryMetricReader()
 _INSTALLED = False
+_LATEST: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[float, ...]] = {}
 
 
 class Telemetry:
@@ -52,11 +57,16 @@ class Telemetry:
         self._before = self._points()
 
     @staticmethod
-    def _points() -> dict[tuple[str, tuple[tuple[str, Any], ...]], Any]:
+    def _points() -> dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[float, ...]]:
+        """Each point's numbers, copied: an SDK may update a cumulative point in place.
+
+        Points are cumulative, so the last value seen stands for one that a collection
+        leaves out (opentelemetry-sdk 1.20 omits a histogram unchanged since the last one).
+        """
         data = _READER.get_metrics_data()
-        points: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+        points = _LATEST
         if data is None:
-            return points
+            return dict(points)
         for resource in data.resource_metrics:
             for scope in resource.scope_metrics:
                 if scope.scope.name != "zoho_async":
@@ -64,8 +74,11 @@ class Telemetry:
                 for metric in scope.metrics:
                     for point in metric.data.data_points:
                         key = (metric.name, tuple(sorted((point.attributes or {}).items())))
-                        points[key] = point
-        return points
+                        if isinstance(point, HistogramDataPoint):
+                            points[key] = (point.count, point.sum)
+                        elif isinstance(point, NumberDataPoint):
+                            points[key] = (point.value,)
+        return dict(points)
 
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
         return [s for s in _EXPORTER.get_finished_spans() if name is None or s.name == name]
@@ -73,17 +86,14 @@ class Telemetry:
     def count(self, name: str, **attributes: Any) -> int:
         """How much counter ``name`` (those attributes) grew during the test."""
         key = (name, tuple(sorted(attributes.items())))
-        now, before = self._points().get(key), self._before.get(key)
-        return int((now.value if now else 0) - (before.value if before else 0))
+        now, before = self._points().get(key, (0,)), self._before.get(key, (0,))
+        return int(now[0] - before[0])
 
     def histogram(self, name: str) -> tuple[int, float]:
         """(recordings, their sum) of histogram ``name`` during the test."""
         key = (name, ())
-        now, before = self._points().get(key), self._before.get(key)
-        return (
-            (now.count if now else 0) - (before.count if before else 0),
-            (now.sum if now else 0.0) - (before.sum if before else 0.0),
-        )
+        now, before = self._points().get(key, (0, 0.0)), self._before.get(key, (0, 0.0))
+        return int(now[0] - before[0]), now[1] - before[1]
 
 
 @pytest.fixture
