@@ -10,11 +10,12 @@ scope ``zoho_async``:
   them), ``http.response.status_code``, ``zoho.error_code`` (Zoho's code of the last
   failure), ``error.type`` (its class), ``zoho.attempts``, ``zoho.retry_reason`` (the class
   of the failure that caused the last retry) and, for Sync Data in a bulk run,
-  ``zoho.sync_status`` (the target's status when its call ended: ``started``,
-  ``already_running``, ``failed``...);
+  ``zoho.sync_status`` (the target's status when its call ended: ``STARTED``,
+  ``ALREADY_RUNNING``, ``FAILED``...);
 * one INTERNAL span ``zoho sync run`` per bulk run (``sync_many``, ``iter_sync``,
   ``sync_workspaces``), the parent of its calls, whatever task they run in;
-* counters ``zoho.sync.results`` (attribute ``status``: each result a run emits),
+* counters ``zoho.sync.results`` (attribute ``status``: each result a run emits; a
+  journal's replay of an earlier run's result is not counted again),
   ``zoho.rate_limited`` (6045 / HTTP 429 rejections), ``zoho.token.requests`` (access
   tokens requested from the accounts server), ``zoho.retries`` (attribute ``reason``, as
   ``zoho.retry_reason``), and the histogram ``zoho.pacing.wait`` (seconds a call waited
