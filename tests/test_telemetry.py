@@ -226,7 +226,7 @@ async def test_token_requests_and_pacing_waits_are_measured(telemetry: Telemetry
             requests_per_minute=600_000,
             metadata_per_minute=600_000,
             max_in_flight=4,
-            rate_limit_pause=0.2,
+            rate_limit_pause=1.0,  # long enough that no stall of a loaded machine ends it first
         )
         fake.script("workspaces", [Fault.rate_limited(None)])
         async with session_for(fake, limits=limits) as session:
