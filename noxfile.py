@@ -17,14 +17,14 @@ TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
 
 
 def _pinned_minimums() -> list[str]:
-    """Each runtime, ``cli`` and ``redis`` dependency pinned to its declared lower bound.
+    """Each runtime, ``cli``, ``redis`` and ``otel`` dependency pinned to its declared lower bound.
 
     Read from pyproject.toml so the floors tested here cannot drift from the ones published.
     """
     project = PYPROJECT["project"]
     pins = []
     extras = project["optional-dependencies"]
-    for line in [*project["dependencies"], *extras["cli"], *extras["redis"]]:
+    for line in [*project["dependencies"], *extras["cli"], *extras["redis"], *extras["otel"]]:
         req = Requirement(line)
         floors = [spec.version for spec in req.specifier if spec.operator == ">="]
         if len(floors) != 1:
@@ -37,7 +37,7 @@ def _pinned_minimums() -> list[str]:
 def tests(session: nox.Session) -> None:
     """The test suite, against the embedded FakeZoho over loopback (and a real
     redis-server for the Redis coordinator, skipped when it is not installed)."""
-    session.install("-e", ".[cli,redis]", *TEST_DEPS)
+    session.install("-e", ".[cli,redis,otel]", *TEST_DEPS)
     session.run("pytest", *session.posargs)
 
 
@@ -45,7 +45,7 @@ def tests(session: nox.Session) -> None:
 def minimums(session: nox.Session) -> None:
     """The test suite with every dependency at its declared minimum (oldest Python)."""
     # one resolver call: it fails loudly if a pin contradicts another requirement
-    session.install("-e", ".[cli,redis]", *_pinned_minimums(), *TEST_DEPS)
+    session.install("-e", ".[cli,redis,otel]", *_pinned_minimums(), *TEST_DEPS)
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
     session.run("pytest", *session.posargs)
 
@@ -61,7 +61,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the benchmarks."""
-    session.install("-e", ".[cli,redis]", *TEST_DEPS, "mypy", "nox")
+    session.install("-e", ".[cli,redis,otel]", *TEST_DEPS, "mypy", "nox")
     session.run("mypy")
 
 
@@ -69,7 +69,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; ``nox -s bench -- --quick`` for the reduced CI size. The redis extra
     is for scenarios 7-9, which run each shared store (SQLite and a real redis-server)."""
-    session.install("-e", ".[cli,redis]", *TEST_DEPS)
+    session.install("-e", ".[cli,redis,otel]", *TEST_DEPS)
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -25,6 +25,7 @@ import anyio.to_thread
 import attrs
 import filelock
 
+from . import _telemetry
 from ._errors import TokenError, TokenRefreshError, TokenThrottledError
 from ._protocol import TokenGrant
 
@@ -401,6 +402,7 @@ class TokenCache:
                     return stored.access_token
             await self._budget.acquire()
             self.requests += 1
+            _telemetry.token_requested()
             log.debug("requesting an access token")
             return await self._fetch_and_keep(now_wall)
 

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import attrs
 
+from . import _telemetry
 from ._auth import TokenCache
 from ._coordinator import CoordinatorUnavailableError
 from ._errors import (
@@ -149,6 +150,7 @@ class Executor:
     def retry(self) -> RetryPolicy:
         return self._retry
 
+    @_telemetry.traced_call
     async def call(
         self,
         request: ApiRequest,
@@ -209,6 +211,7 @@ class Executor:
                     # token must not bunch paced calls together on their way to Zoho.
                     org = request.org_id or ""
                     self.waiting[org] += 1
+                    turn_began = self._clock()
                     try:
                         waited = await self._pacer.turn(
                             request.org_id,
@@ -217,6 +220,7 @@ class Executor:
                         )
                     finally:
                         self.waiting[org] -= 1
+                    _telemetry.turn_waited(self._clock() - turn_began if waited else 0.0)
                     # a deadline or stop() during the wait ends it early, without the turn
                     if control is not None and control.over():
                         return CallResult(
@@ -248,7 +252,12 @@ class Executor:
             if decision is Decision.AMBIGUOUS and settle is not None and error is not None:
                 answered = not isinstance(error, TransportError)
                 settlement = await settle(error, answered)
-                log.debug("settled %s: %s", request.route, settlement.evidence)
+                log.debug(
+                    "settled %s: %s",
+                    request.route,
+                    settlement.evidence,
+                    extra=_telemetry.LogFields(request, zoho_attempts=attempts),
+                )
                 if settlement.verdict is Verdict.STARTED:
                     return CallResult(
                         attempts=attempts, http_status=status, settled=settlement.evidence
@@ -283,10 +292,12 @@ class Executor:
                     )
                     return CallResult(error=final, attempts=attempts, http_status=status)
                 refreshed = True
+                _telemetry.retried(type(error).__name__)
                 await self._tokens.invalidate(token)
                 self.retries += 1
                 continue
             if decision is Decision.RATE_LIMITED:
+                _telemetry.rate_limited()
                 rate_retries += 1
                 if rate_retries >= self._retry.rate_limit_attempts:
                     return CallResult(error=error, attempts=attempts, http_status=status)
@@ -304,6 +315,7 @@ class Executor:
                         error=error, attempts=attempts, http_status=status, cancelled=True
                     )
                 self.retries += 1
+                _telemetry.retried(type(error).__name__)
                 continue
             # SAFE or AMBIGUOUS: back off, bounded by attempts and by the deadline
             counted += 1
@@ -320,8 +332,15 @@ class Executor:
                 request.route,
                 wait,
                 type(error).__name__,
+                extra=_telemetry.LogFields(
+                    request,
+                    zoho_attempts=attempts,
+                    zoho_retry_reason=type(error).__name__,
+                    zoho_error_code=getattr(error, "code", None),
+                ),
             )
             self.retries += 1
+            _telemetry.retried(type(error).__name__)
             if wait > 0:
                 if control is None:
                     await anyio.sleep(wait)
@@ -347,6 +366,7 @@ class Executor:
                 request.path,
                 type(exc).__name__,
                 self._clock() - started,
+                extra=_telemetry.LogFields(request),
             )
             return exc, None, None
         finally:
@@ -358,6 +378,7 @@ class Executor:
             request.org_id or "-",
             raw.status,
             self._clock() - started,
+            extra=_telemetry.LogFields(request, http_response_status_code=raw.status),
         )
         try:
             data = decode_api_response(raw.status, raw.body, raw.headers)

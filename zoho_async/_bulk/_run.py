@@ -49,6 +49,7 @@ import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 
+from .. import _telemetry
 from .._coordinator import Claim, CoordinatorUnavailableError
 from .._errors import (
     InvalidInputError,
@@ -166,10 +167,12 @@ class Run:
         self._pulls: set[anyio.CancelScope] = set()
 
     async def _emit(self, result: SyncResult) -> None:
+        _telemetry.sync_result(result.status.value)
         self._write_result(result)
         await self._deliver(result)
 
     async def _emit_final(self, result: SyncResult) -> None:
+        _telemetry.sync_result(result.status.value)
         self._write_result(result)
         await self._deliver_final(result)
 
@@ -189,6 +192,7 @@ class Run:
         self.control.stop()
         self._waiter.stop()
 
+    @_telemetry.traced_run
     async def run(self, targets: Iterable[Any] | AsyncIterable[Any]) -> None:
         """Run every target to its one result; raises only bugs, callback errors and
         cancellation (after reporting every target)."""
@@ -336,7 +340,9 @@ class Run:
             await self._handle(index, item, chain)
 
     async def _handle(self, index: int, item: Item, chain: _Chain | None) -> None:
-        result = await self._process(index, item)
+        with _telemetry.sync_outcome() as outcome:
+            result = await self._process(index, item)
+            outcome(result.status.value)  # on the span of its Sync Data call
         if self._claims:
             await self._settle_claim(result)
         self._active[index] = (item, result)
