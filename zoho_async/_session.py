@@ -52,6 +52,7 @@ from ._retry import RetryPolicy
 from ._settle import Baselines, settler
 from ._shared import SharedPacer, SharedTokenBudget, SharedTokenStore
 from ._transport import Transport
+from ._upkeep import Upkeep
 from ._validation import check_id, check_optional_id, check_positive
 
 __all__ = ["USER_AGENT", "AnalyticsSession", "Workspace", "__version__"]
@@ -158,6 +159,7 @@ class AnalyticsSession:
         self.namespace = digest(self.endpoints.api_url)[:16]
         self._transport: Transport | None = None
         self._tokens: TokenCache | None = None
+        self._upkeep: Upkeep | None = None  # the session's own background work
         self._executor: Executor | None = None
         self._task_group: TaskGroup | None = None
         self._baselines: Baselines | None = None  # single sync_data calls' baselines
@@ -233,7 +235,13 @@ class AnalyticsSession:
             pacer = SharedPacer(self.limits, coordinator, namespace=self.namespace)
         await transport.open()
         self._transport = transport
-        self._tokens = TokenCache(key=key, fetch=self._fetch_token, store=store, budget=budget)
+        # Its own group, not the opener's: see _upkeep. close() ends it before the transport.
+        upkeep = Upkeep()
+        self._upkeep = upkeep
+        await upkeep.open()
+        self._tokens = TokenCache(
+            key=key, fetch=self._fetch_token, store=store, budget=budget, background=upkeep
+        )
         self._executor = Executor(
             api_url=self.endpoints.api_url,
             transport=transport,
@@ -247,6 +255,9 @@ class AnalyticsSession:
     async def close(self) -> None:
         """Release the connector (even when cancelled). Idempotent."""
         self._state = _State.CLOSED
+        upkeep, self._upkeep = self._upkeep, None
+        if upkeep is not None:
+            await upkeep.close()  # shielded inside; a refresh in flight is cancelled
         transport, self._transport = self._transport, None
         if transport is not None:
             with anyio.CancelScope(shield=True):
