@@ -81,7 +81,8 @@ async def test_the_token_budget_is_counted_across_sharers(tmp_path: Path) -> Non
 async def test_sharers_refresh_in_the_background_with_one_token_request(tmp_path: Path) -> None:
     async with workspace_fake(sync_duration=0.0) as fake:
         db = tmp_path / "shared.db"
-        async with _sharer(fake, db) as one, _sharer(fake, db) as two:
+        # a timeout far above the refresh's delay: it must answer, not time out
+        async with _sharer(fake, db, timeout=30.0) as one, _sharer(fake, db, timeout=30.0) as two:
             clock = [0.0]
             caches = [one._tokens, two._tokens]
             for cache in caches:

@@ -253,7 +253,8 @@ class AnalyticsSession:
         self._state = _State.OPEN
 
     async def close(self) -> None:
-        """Release the connector (even when cancelled). Idempotent."""
+        """End the session's background work and release the connector (even when
+        cancelled, and from any task). Idempotent."""
         self._state = _State.CLOSED
         upkeep, self._upkeep = self._upkeep, None
         if upkeep is not None:
