@@ -25,7 +25,7 @@ from zoho_async import (
 )
 from zoho_async._coord_sqlite import SqliteCoordinator
 from zoho_async._coordinator import CoordinatorUnavailableError
-from zoho_async.testing import FakeZoho
+from zoho_async.testing import FakeZoho, Fault
 
 from .helpers import ds_id, jitter_room, session_for, workspace_fake
 
@@ -76,6 +76,40 @@ async def test_the_token_budget_is_counted_across_sharers(tmp_path: Path) -> Non
                 await three.get_orgs()
         # three requests in all, counted across the sharers; the fourth was never sent
         assert fake.stats.token_requests == 3
+
+
+async def test_sharers_refresh_in_the_background_with_one_token_request(tmp_path: Path) -> None:
+    async with workspace_fake(sync_duration=0.0) as fake:
+        db = tmp_path / "shared.db"
+        # a timeout far above the refresh's delay: it must answer, not time out
+        async with _sharer(fake, db, timeout=30.0) as one, _sharer(fake, db, timeout=30.0) as two:
+            clock = [0.0]
+            caches = [one._tokens, two._tokens]
+            for cache in caches:
+                assert cache is not None
+                cache._clock = lambda: clock[0]  # both caches' monotonic clocks, by hand
+            first = await one.get_access_token()
+            assert await two.get_access_token() == first  # adopted from the coordinator
+            fake.script("token", [Fault(delay=3.0)])
+            clock[0] = 3600 - 100  # both due for a refresh, both still valid
+            got: list[str] = []
+
+            async def get(session: AnalyticsSession) -> None:
+                got.append(await session.get_access_token())
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(get, one)
+                tg.start_soon(get, two)
+            # both callers were served before any new token existed at the fake
+            assert got == [first, first]
+            assert fake.stats.tokens_issued == [first]
+            for cache in caches:
+                assert cache is not None
+                await cache.wait_background()
+            # one token request across the sharers: the other adopted its token
+            assert fake.stats.token_requests == 2
+            second = fake.stats.tokens_issued[1]
+            assert await one.get_access_token() == await two.get_access_token() == second
 
 
 async def test_two_sharers_together_stay_inside_the_org_limit(tmp_path: Path) -> None:

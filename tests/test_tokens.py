@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -21,6 +22,7 @@ from zoho_async import (
     TransportError,
 )
 from zoho_async._auth import TokenBudget
+from zoho_async._upkeep import Upkeep
 from zoho_async.testing import FakeZoho, Fault
 
 from .helpers import session_for
@@ -65,7 +67,9 @@ async def test_proactive_refresh_before_expiry(fake: FakeZoho) -> None:
         first = await session.get_access_token()
         clock[0] = 3600 * 0.5
         assert await session.get_access_token() == first
-        clock[0] = 3600 - 299  # inside the 300 s margin: refresh now
+        clock[0] = 3600 - 299  # inside the 300 s margin: refresh now, in the background
+        assert await session.get_access_token() == first  # still valid: served at once
+        await tokens.wait_background()
         second = await session.get_access_token()
         assert second != first
         assert fake.stats.token_requests == 2
@@ -81,9 +85,195 @@ async def test_failed_proactive_refresh_keeps_the_valid_token(fake: FakeZoho) ->
         clock[0] = 3600 - 100
         fake.script("token", [Fault.html(503)])
         assert await session.get_access_token() == first  # still valid: keep using it
+        await tokens.wait_background()
         # and it does not retry on every call (no storm against a sick server)
         assert await session.get_access_token() == first
         assert fake.stats.token_requests == 2
+
+
+def _api_tokens(fake: FakeZoho) -> list[str]:
+    """The access token of each API request the fake kept headers of (token requests have
+    none)."""
+    prefix = "Zoho-oauthtoken "
+    return [
+        h["Authorization"][len(prefix) :]
+        for h in fake.stats.recent_headers
+        if h.get("Authorization", "").startswith(prefix)
+    ]
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    """Wait for something the fake counts to happen (bounded, so a bug fails, not hangs)."""
+    with anyio.fail_after(30):
+        while not done():
+            await anyio.sleep(0.01)
+
+
+async def test_a_slow_proactive_refresh_blocks_no_one(
+    fake: FakeZoho, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = [0.0]
+    # the refresh is slower than anything the test waits for; the timeout is longer still,
+    # so the request is still on the wire when the session closes
+    async with session_for(fake, timeout=120.0) as session:
+        tokens = session._tokens
+        assert tokens is not None
+        tokens._clock = lambda: clock[0]
+        first = await session.get_access_token()
+        fake.script("token", [Fault(delay=60.0)])
+        clock[0] = 3600 - 100  # due for a refresh, still valid for 100 s
+        assert await session.get_access_token() == first
+        await _until(lambda: fake.stats.token_requests == 2)  # the refresh is on the wire
+        fake.stats.recent_headers.clear()
+        # A bound so that blocking fails instead of hanging; no claim about speed.
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(session.get_orgs)
+            assert tokens.remaining() == pytest.approx(100.0)
+        # Measured at the fake: the 20 calls arrived and were answered, with the old
+        # token, while the one token request was still unanswered.
+        assert fake.stats.requests_by_route["orgs"] == 20
+        assert _api_tokens(fake) == [first] * 20
+        assert fake.stats.tokens_issued == [first]
+        assert fake.stats.token_requests == 2
+        caplog.clear()
+    # Closing cancels the refresh still on the wire: no error, nothing logged about it.
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert fake.stats.token_requests == 2
+
+
+async def test_without_a_valid_token_callers_wait_for_the_refresh(fake: FakeZoho) -> None:
+    clock = [0.0]
+    async with session_for(fake) as session:
+        tokens = session._tokens
+        assert tokens is not None
+        assert tokens.remaining() is None  # no token yet
+        tokens._clock = lambda: clock[0]
+        first = await session.get_access_token()
+        fake.script("token", [Fault(delay=0.5)])
+        clock[0] = 3600 + 1  # expired in the cache's eyes: nothing valid to hand out
+        assert tokens.remaining() == 0.0
+        fake.stats.recent_headers.clear()
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(session.get_orgs)
+        # every call waited for the one refresh: none was sent with the expired token
+        second = fake.stats.tokens_issued[1]
+        assert second != first
+        assert _api_tokens(fake) == [second] * 20
+        assert fake.stats.token_requests == 2
+
+
+async def test_a_failed_background_refresh_is_retried_by_a_later_caller(fake: FakeZoho) -> None:
+    clock = [0.0]
+    async with session_for(fake) as session:
+        tokens = session._tokens
+        assert tokens is not None
+        tokens._clock = lambda: clock[0]
+        first = await session.get_access_token()
+        fake.script("token", [Fault.html(503)])
+        clock[0] = 3600 - 100
+        fake.stats.recent_headers.clear()
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(session.get_orgs)  # none of them sees the 503
+        await tokens.wait_background()
+        assert await session.get_access_token() == first
+        assert fake.stats.token_requests == 2  # one failed refresh, not one per call
+        clock[0] += 31  # past the back-off: the next caller has it tried again
+        assert await session.get_access_token() == first
+        await tokens.wait_background()
+        assert await session.get_access_token() == fake.stats.tokens_issued[1] != first
+        assert fake.stats.token_requests == 3
+        assert _api_tokens(fake) == [first] * 20
+
+
+async def test_a_refused_background_refresh_surfaces_only_when_the_token_expires(
+    fake: FakeZoho,
+) -> None:
+    clock = [0.0]
+    async with session_for(fake) as session:
+        tokens = session._tokens
+        assert tokens is not None
+        tokens._clock = lambda: clock[0]
+        first = await session.get_access_token()
+        # the refresh token is refused; the access token stays valid at the fake
+        fake.script("token", [Fault(json={"error": "invalid_code"})])
+        clock[0] = 3600 - 100
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(session.get_orgs)
+        await tokens.wait_background()
+        assert await session.get_access_token() == first
+        assert fake.stats.requests_by_route["orgs"] == 20
+        clock[0] = 3600 + 1  # expired: now the callers see why there is no new token
+        with pytest.raises(TokenRefreshError):
+            await session.get_access_token()
+        with pytest.raises(TokenRefreshError):
+            await session.get_orgs()
+    assert fake.stats.token_requests == 2  # a refused refresh token is not asked again
+
+
+async def test_a_session_closed_from_another_task_ends_its_background_work(
+    fake: FakeZoho,
+) -> None:
+    # e.g. a fixture or a web app's cleanup: open in one task, close in another
+    session = session_for(fake, timeout=120.0)
+    clock = [0.0]
+
+    async def opener() -> None:
+        await session.open()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(opener)
+    tokens = session._tokens
+    assert tokens is not None
+    tokens._clock = lambda: clock[0]
+    first = await session.get_access_token()
+    fake.script("token", [Fault(delay=60.0)])
+    clock[0] = 3600 - 100
+    assert await session.get_access_token() == first  # the refresh starts in the background
+
+    async def closer() -> None:
+        await session.close()
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(closer)
+    assert session.closed
+    assert fake.stats.tokens_issued == [first]
+
+
+async def test_upkeep_keeps_a_failing_job_to_itself(caplog: pytest.LogCaptureFixture) -> None:
+    upkeep = Upkeep()
+    await upkeep.open()
+    raised, gate, finished, cancelled = (anyio.Event() for _ in range(4))
+
+    async def patient() -> None:
+        await gate.wait()
+        finished.set()
+
+    async def failing() -> None:
+        raised.set()
+        raise RuntimeError("a bug")
+
+    async def endless() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    assert upkeep.start_soon(patient, "patient")
+    assert upkeep.start_soon(endless, "endless")
+    assert upkeep.start_soon(failing, "failing")
+    await raised.wait()  # it raised in the same step: the error is already dealt with
+    gate.set()
+    await finished.wait()  # its sibling was not cancelled, nor was this task
+    assert "background failing failed unexpectedly" in caplog.text
+    await upkeep.close()
+    assert cancelled.is_set()  # close() returns once every job is gone
+    assert not upkeep.start_soon(patient, "late")  # nothing runs after close
 
 
 async def test_expired_token_without_refresh_fails_clearly(fake: FakeZoho) -> None:

@@ -2,9 +2,10 @@
 
 The rules come from Zoho's limits: at most 10 token requests per 10 minutes per refresh
 token, and a cap on live access tokens per refresh token. So every task of a session shares
-one token, one task refreshes while the rest wait, a failed refresh is shared by everyone
-who was waiting for it (no storm of retries), and ``FileTokenStore`` lets repeated runs of a
-script reuse a still-valid token instead of minting a new one each time.
+one token, one refresh runs at a time, a failed refresh is shared by everyone who was
+waiting for it (no storm of retries), and ``FileTokenStore`` lets repeated runs of a script
+reuse a still-valid token instead of minting a new one each time. A refresh before expiry
+runs in the background, so callers wait only when no valid token is left.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import filelock
 from . import _telemetry
 from ._errors import TokenError, TokenRefreshError, TokenThrottledError
 from ._protocol import TokenGrant
+from ._upkeep import Upkeep
 
 __all__ = [
     "FileTokenStore",
@@ -293,10 +295,15 @@ class _Cached:
 class TokenCache:
     """One access token per credential, shared by every task that uses it.
 
-    ``get()`` checks without the lock, takes the lock, checks again and refreshes once; a
-    refresh a little before expiry is proactive, and if it fails while the old token is
-    still valid the old one keeps being used. A token request, once sent, is finished even
-    if the task that sent it is cancelled: its answer serves the tasks waiting for it.
+    ``get()`` checks without the lock, takes the lock, checks again and refreshes once. A
+    refresh a little before expiry is proactive: with ``background`` (the session's
+    :class:`Upkeep`) it runs there while every caller keeps getting the still-valid token
+    at once, one refresh at a time; without it, the caller that finds the token due
+    refreshes it. If a proactive refresh fails while the old token is still valid, the
+    failure is logged, the old token keeps being used, and a caller after a short back-off
+    (at most 30 s) has it tried again; once no valid token is left, callers wait for a
+    refresh and see its error. A token request a caller waits for is finished even if the
+    task that sent it is cancelled: its answer serves the tasks waiting for it.
     ``invalidate(token)`` drops the token only if it is still the cached one, so N
     concurrent 8535s cause one refresh, not N.
     """
@@ -311,6 +318,7 @@ class TokenCache:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         max_margin: float = 300.0,
+        background: Upkeep | None = None,
     ) -> None:
         self._key = key
         self._fetch = fetch
@@ -327,19 +335,14 @@ class TokenCache:
         self._fatal: TokenRefreshError | None = None
         self._failure: tuple[int, TokenError | Exception] | None = None
         self._generation = 0
+        self._background = background
+        # set when the background refresh last started is over; None before the first
+        self._refreshed: anyio.Event | None = None
         self.requests = 0  # token requests actually sent by this cache
 
     def __repr__(self) -> str:
         state = "empty" if self._current is None else "cached"
         return f"TokenCache({state}, requests={self.requests})"
-
-    def remaining(self) -> float | None:
-        """Seconds the cached token is still valid (``None``: none, or expired)."""
-        cached = self._current
-        if cached is None:
-            return None
-        left = cached.expires_at - self._clock()
-        return left if left > 0 else None
 
     def _margin(self, lifetime: float) -> float:
         return min(self._max_margin, lifetime * 0.1)
@@ -350,10 +353,24 @@ class TokenCache:
     def _valid(self, cached: _Cached | None) -> bool:
         return cached is not None and self._clock() < cached.expires_at
 
+    def remaining(self) -> float | None:
+        """Seconds the cached access token has left (0.0 once expired), ``None`` if none.
+
+        Cheap and lock-free, for health checks; never the token itself.
+        """
+        cached = self._current
+        if cached is None:
+            return None
+        return max(0.0, cached.expires_at - self._clock())
+
     async def get(self) -> str:
         """The current access token, refreshing it (once, for every waiter) if needed."""
         cached = self._current
         if self._fresh(cached):
+            assert cached is not None
+            return cached.value
+        if self._valid(cached) and self._refresh_behind():
+            # due for a refresh but still valid: it is being refreshed in the background
             assert cached is not None
             return cached.value
         generation = self._generation
@@ -368,21 +385,84 @@ class TokenCache:
             try:
                 return await self._refresh(cached)
             except Exception as exc:
-                self._generation += 1
-                if self._valid(cached) and not isinstance(exc, TokenRefreshError):
+                if self._keep_after_failure(cached, exc):
                     assert cached is not None
-                    log.info(
-                        "proactive token refresh failed (%s); keeping the current token",
-                        type(exc).__name__,
-                    )
-                    # try again later, not on every call: no storm against a sick server
-                    now = self._clock()
-                    cached.refresh_at = now + min(30.0, (cached.expires_at - now) / 2)
                     return cached.value
-                self._failure = (self._generation, exc)
                 raise
 
-    async def _refresh(self, cached: _Cached | None) -> str:
+    def _refresh_behind(self) -> bool:
+        """Have the token refreshed in the background: ``False`` if there is no background.
+
+        Single flight: while one background refresh is on its way, nothing more starts. A
+        refused refresh token (``_fatal``) starts nothing either: asking again could not
+        succeed, so the valid token is used until it expires and callers then see the error.
+        """
+        if self._background is None:
+            return False
+        if self._fatal is not None or (
+            self._refreshed is not None and not self._refreshed.is_set()
+        ):
+            return True
+        refreshed = anyio.Event()
+        if not self._background.start_soon(
+            lambda: self._refresh_in_background(refreshed), "token refresh"
+        ):
+            return False  # closed: the caller refreshes as before
+        self._refreshed = refreshed
+        return True
+
+    async def wait_background(self) -> None:
+        """Wait until the background refresh on its way, if any, is over (for tests)."""
+        if self._refreshed is not None:
+            await self._refreshed.wait()
+
+    async def _refresh_in_background(self, refreshed: anyio.Event) -> None:
+        try:
+            async with self._lock:
+                cached = self._current
+                if self._fresh(cached):
+                    return  # a caller that could not wait refreshed it meanwhile
+                try:
+                    # Not shielded: only the session's close cancels this task, and then
+                    # nobody is left to use the answer.
+                    await self._refresh(cached, shield=False)
+                except Exception as exc:
+                    # Kept here, never raised: the callers that got the old token must not
+                    # see it, and the upkeep group must not end over it.
+                    self._keep_after_failure(cached, exc)
+        finally:
+            refreshed.set()
+
+    def _keep_after_failure(self, cached: _Cached | None, exc: Exception) -> bool:
+        """After a failed refresh: keep the still-valid ``cached`` (True) or record ``exc``.
+
+        A recorded failure is shared by the callers already waiting for that refresh, so
+        they do not each send a request of their own.
+        """
+        self._generation += 1
+        if self._valid(cached) and not isinstance(exc, TokenRefreshError):
+            assert cached is not None
+            log.warning(
+                "proactive token refresh failed (%s: %s); keeping the current token",
+                type(exc).__name__,
+                exc,
+            )
+            # try again later, not on every call: no storm against a sick server
+            now = self._clock()
+            cached.refresh_at = now + min(30.0, (cached.expires_at - now) / 2)
+            return True
+        if self._valid(cached) and self._background is not None:
+            # A refused refresh token (``_fatal`` now): callers that got the valid token
+            # were not waiting for this refresh, and keep that token until it expires.
+            log.warning(
+                "proactive token refresh refused (%s); the current token serves until it expires",
+                type(exc).__name__,
+            )
+            return True
+        self._failure = (self._generation, exc)
+        return False
+
+    async def _refresh(self, cached: _Cached | None, *, shield: bool = True) -> str:
         if self._fatal is not None:
             raise self._fatal
         async with self._store.lock(self._key):
@@ -404,15 +484,16 @@ class TokenCache:
             self.requests += 1
             _telemetry.token_requested()
             log.debug("requesting an access token")
-            return await self._fetch_and_keep(now_wall)
+            return await self._fetch_and_keep(now_wall, shield)
 
-    async def _fetch_and_keep(self, now_wall: float) -> str:
-        # Shielded: once sent, the request is spent budget (Zoho counts it), and the other
-        # tasks queued on the lock are waiting for its answer. If the task that sent it is
-        # cancelled meanwhile, abandoning it would make the next waiter mint a second
-        # token; so it finishes (bounded by the transport's timeout), its token is cached
-        # for everyone, and the cancellation lands right after.
-        with anyio.CancelScope(shield=True):
+    async def _fetch_and_keep(self, now_wall: float, shield: bool) -> str:
+        # Shielded when callers wait for it: once sent, the request is spent budget (Zoho
+        # counts it), and the other tasks queued on the lock are waiting for its answer. If
+        # the task that sent it is cancelled meanwhile, abandoning it would make the next
+        # waiter mint a second token; so it finishes (bounded by the transport's timeout),
+        # its token is cached for everyone, and the cancellation lands right after. A
+        # background refresh is cancelled only when the session closes: nobody waits then.
+        with anyio.CancelScope(shield=shield):
             try:
                 grant = await self._fetch()
             except TokenThrottledError as exc:

@@ -59,6 +59,7 @@ from ._settle import Baselines, settler
 from ._shared import SharedPacer, SharedTokenBudget, SharedTokenStore
 from ._snapshot import OrgSnapshot, SessionSnapshot
 from ._transport import Transport, parse_proxy
+from ._upkeep import Upkeep
 from ._validation import check_id, check_optional_id, check_positive
 
 __all__ = ["USER_AGENT", "AnalyticsSession", "Workspace", "__version__"]
@@ -182,6 +183,7 @@ class AnalyticsSession:
         self.namespace = digest(self.endpoints.api_url)[:16]
         self._transport: Transport | None = None
         self._tokens: TokenCache | None = None
+        self._upkeep: Upkeep | None = None  # the session's own background work
         self._executor: Executor | None = None
         self._baselines: Baselines | None = None  # single sync_data calls' baselines
         self._runs = RunTasks()  # iter_sync runs not yet ended: closing ends them
@@ -245,7 +247,13 @@ class AnalyticsSession:
             pacer = SharedPacer(self.limits, coordinator, namespace=self.namespace)
         await transport.open()
         self._transport = transport
-        self._tokens = TokenCache(key=key, fetch=self._fetch_token, store=store, budget=budget)
+        # Its own group, not the opener's: see _upkeep. close() ends it before the transport.
+        upkeep = Upkeep()
+        self._upkeep = upkeep
+        await upkeep.open()
+        self._tokens = TokenCache(
+            key=key, fetch=self._fetch_token, store=store, budget=budget, background=upkeep
+        )
         self._executor = Executor(
             api_url=self.endpoints.api_url,
             transport=transport,
@@ -257,9 +265,13 @@ class AnalyticsSession:
         self._state = _State.OPEN
 
     async def close(self) -> None:
-        """Release the connector (even when cancelled). Idempotent."""
+        """End the session's background work and release the connector (even when
+        cancelled, and from any task). Idempotent."""
         self._state = _State.CLOSED
         await self._runs.end()  # before the connector goes: their clean-up may still call
+        upkeep, self._upkeep = self._upkeep, None
+        if upkeep is not None:
+            await upkeep.close()  # shielded inside; a refresh in flight is cancelled
         transport, self._transport = self._transport, None
         if transport is not None:
             with anyio.CancelScope(shield=True):

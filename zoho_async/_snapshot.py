@@ -37,8 +37,8 @@ class OrgSnapshot:
 class SessionSnapshot:
     """A session at one moment; see :meth:`AnalyticsSession.snapshot`.
 
-    ``token_expires_in``: seconds the cached access token is still valid (``None``: no
-    token yet, or it expired). ``requests``: HTTP requests sent (API and token);
+    ``token_expires_in``: seconds the cached access token is still valid (0.0 once it has
+    expired; ``None`` before the first token). ``requests``: HTTP requests sent (API and token);
     ``retries``: attempts that were retries; ``token_requests``: token requests sent;
     ``in_flight``: requests on the wire now.
 
