@@ -217,6 +217,27 @@ class Executor:
                         return CallResult(
                             error=error, attempts=attempts - 1, http_status=status, cancelled=True
                         )
+                    if self._pacer.paused(request.org_id):
+                        # A 6045 came back while this call awaited its token or its journal
+                        # line: the turn is void, or it would go out inside the pause. No
+                        # await between the turn taken here and the send.
+                        try:
+                            await self._pacer.turn(
+                                request.org_id,
+                                metadata=request.metadata,
+                                guard=control.waiting if control is not None else None,
+                            )
+                        except CoordinatorUnavailableError as exc:
+                            return CallResult(
+                                error=exc, attempts=attempts - 1, http_status=status, cancelled=True
+                            )
+                        if control is not None and control.over():
+                            return CallResult(
+                                error=error,
+                                attempts=attempts - 1,
+                                http_status=status,
+                                cancelled=True,
+                            )
                     error, status, data = await self._send(request, token)
                     if error is None:
                         return CallResult(data=data, attempts=attempts, http_status=status)
