@@ -89,8 +89,8 @@ class Limits:
     the unit of pacing (it bounds the catch-up allowance, see :meth:`burst`), of pauses
     and of recovery, so scaling it (with the rates to match) scales all three.
     After a 6045 (or a 429 without Retry-After) the org pauses ``rate_limit_pause``
-    seconds (None, the default: one window, after which the server's count has started
-    afresh) and then paces at ``slowdown`` times its rate; each whole window without
+    seconds (None, the default: one window, by which the window that refused it has
+    ended) and then paces at ``slowdown`` times its rate; each whole window without
     another 6045 gives back ``RECOVERY_STEP`` (0.05) of the rate, up to the full rate.
 
     Example::
