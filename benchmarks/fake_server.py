@@ -8,7 +8,7 @@ and credentials. Then commands:
 - ``stats``: counters of the run since the last reset, plus this process's CPU seconds;
 - ``revoke``: invalidate every access token;
 - ``script``: queue sync faults (``count``, ``rate``, ``seed``; see :func:`fault_mix`);
-- ``storm``: the next ``count`` Sync Data requests answer 6045 (and the window index now);
+- ``storm``: Sync Data answers 6045 until the window ends (at most ``count`` times);
 - ``windows``: metadata calls per fixed window of the org, and the window index now;
 - ``stop``: stop serving and exit.
 
@@ -22,6 +22,7 @@ import json
 import random
 import resource
 import sys
+import threading
 from typing import Any
 
 from benchmarks._shared import JSON, ORG_ID, Layout
@@ -136,8 +137,12 @@ def main() -> None:
                 running.revoke_tokens()
                 answer({"ok": True})
             elif command == "storm":
-                # a 6045 storm: the next `count` Sync Data requests are rate limited
+                # a 6045 storm as Zoho has one: every Sync Data request is refused until
+                # the current window ends (at most `count` of them)
                 running.script("sync", [Fault.rate_limited()] * int(message["count"]))
+                timer = threading.Timer(running.window_left(), running.clear_script)
+                timer.daemon = True
+                timer.start()
                 answer({"ok": True, "window": running.window_index()})
             elif command == "windows":
                 counts: dict[int, int] = dict(running.stats.metadata_window_counts.get(ORG_ID, {}))

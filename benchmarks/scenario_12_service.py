@@ -203,7 +203,7 @@ async def _storm(port: int, fake: FakeProcess, layout: Layout, windows: int) -> 
         # one full window at the full pace first
         while fake.command("windows")["window"] < begin + 2:
             await anyio.sleep(0.1)
-        storm = fake.command("storm", count=20)["window"]
+        storm = fake.command("storm", count=50)["window"]
         while fake.command("windows")["window"] < storm + windows + 1:
             await anyio.sleep(0.1)
         async with http.get(base + "/health") as response:
@@ -269,8 +269,8 @@ def run(quick: bool) -> Scenario:
         f"{RATE} calls/s for {load['seconds']:g} s (after a 5 s warm-up) at scaled limits "
         f"(12,000 metadata calls a minute, 5 s window); mix 60% single syncs, 1% bulk-run "
         f"starts, 30% progress reads, 9% health. Recovery: a {rec['window']:g} s window at "
-        f"{rec['limit']:g} metadata calls per window, a bulk run keeping it full, 20 "
-        "consecutive 6045s.",
+        f"{rec['limit']:g} metadata calls per window, a bulk run keeping it full, a window of "
+        "6045s (every Sync Data refused until the window ends).",
         ["measure", "value"],
     )
     scenario.rows += [

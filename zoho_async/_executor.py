@@ -8,7 +8,6 @@ group one escaping exception would cancel every sibling.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import math
@@ -140,7 +139,6 @@ class Executor:
         # what session.snapshot() reads: plain counters, updated without awaiting
         self.retries = 0
         self.in_flight = 0
-        self.waiting: collections.Counter[str] = collections.Counter()  # org -> calls
 
     @property
     def pacer(self) -> Pacer:
@@ -209,17 +207,12 @@ class Executor:
                         token = await self._tokens.get()
                     # The turn comes last, right before the send: a stall fetching the
                     # token must not bunch paced calls together on their way to Zoho.
-                    org = request.org_id or ""
-                    self.waiting[org] += 1
                     turn_began = self._clock()
-                    try:
-                        waited = await self._pacer.turn(
-                            request.org_id,
-                            metadata=request.metadata,
-                            guard=control.waiting if control is not None else None,
-                        )
-                    finally:
-                        self.waiting[org] -= 1
+                    waited = await self._pacer.turn(
+                        request.org_id,
+                        metadata=request.metadata,
+                        guard=control.waiting if control is not None else None,
+                    )
                     _telemetry.turn_waited(self._clock() - turn_began if waited else 0.0)
                     # a deadline or stop() during the wait ends it early, without the turn
                     if control is not None and control.over():
@@ -244,6 +237,27 @@ class Executor:
                         return CallResult(
                             error=error, attempts=attempts - 1, http_status=status, cancelled=True
                         )
+                    if self._pacer.paused(request.org_id):
+                        # A 6045 came back while this call awaited its token or its journal
+                        # line: the turn is void, or it would go out inside the pause. No
+                        # await between the turn taken here and the send.
+                        try:
+                            await self._pacer.turn(
+                                request.org_id,
+                                metadata=request.metadata,
+                                guard=control.waiting if control is not None else None,
+                            )
+                        except CoordinatorUnavailableError as exc:
+                            return CallResult(
+                                error=exc, attempts=attempts - 1, http_status=status, cancelled=True
+                            )
+                        if control is not None and control.over():
+                            return CallResult(
+                                error=error,
+                                attempts=attempts - 1,
+                                http_status=status,
+                                cancelled=True,
+                            )
                     error, status, data = await self._send(request, token)
                     if error is None:
                         return CallResult(data=data, attempts=attempts, http_status=status)

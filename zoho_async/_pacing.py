@@ -18,6 +18,13 @@ during a long wait for the turn).
 A metadata call takes its turn from both budgets at the same instant, once both have
 room: taking one and then waiting for the other would let the first run ahead of the
 request it was taken for.
+
+A 6045 pauses the org for every caller: one waiting for a turn re-reads the pause each
+time it wakes, and one that took its turn before the pause began (and then awaited its
+token or its journal line) is stopped by :meth:`Pacer.paused` right before the send and
+takes a new turn. After the pause the org paces at a lower rate factor, which climbs back
+by the coordinators' rule (:func:`~zoho_async._coord_local.current_factor`, the one
+implementation): a step per whole ``Limits.window_seconds`` without a 6045.
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ from contextlib import AbstractContextManager
 import anyio
 import attrs
 
+from ._coord_local import current_factor, paused_factor
 from ._errors import InvalidInputError
 
-__all__ = ["Limits", "Pacer"]
+__all__ = ["Limits", "PaceView", "Pacer"]
 
 log = logging.getLogger("zoho_async")
 
@@ -59,6 +67,13 @@ def _seconds(_inst: object, attribute: attrs.Attribute[float], value: float) -> 
         raise InvalidInputError(f"{attribute.name} must be > 0 seconds, got {value!r}")
 
 
+def _pause(_inst: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0.0:
+        raise InvalidInputError(f"{attribute.name} must be >= 0 seconds or None, got {value!r}")
+
+
 @attrs.frozen
 class Limits:
     """Per-minute budgets and the in-flight cap.
@@ -70,10 +85,13 @@ class Limits:
     little below the limit (1% by default); what it leaves beyond the burst absorbs
     jitter (how much: see :meth:`burst`).
     ``window_seconds`` is the length of the window the server counts in (Zoho: 60 s; a
-    test server may count ``rate * window_seconds / 60`` calls in shorter windows): it
-    only bounds the catch-up allowance, see :meth:`burst`.
+    test server may count ``rate * window_seconds / 60`` calls in shorter windows). It is
+    the unit of pacing (it bounds the catch-up allowance, see :meth:`burst`), of pauses
+    and of recovery, so scaling it (with the rates to match) scales all three.
     After a 6045 (or a 429 without Retry-After) the org pauses ``rate_limit_pause``
-    seconds - Zoho's window is a minute - and then paces at ``slowdown`` times its rate.
+    seconds (None, the default: one window, by which the window that refused it has
+    ended) and then paces at ``slowdown`` times its rate; each whole window without
+    another 6045 gives back ``RECOVERY_STEP`` (0.05) of the rate, up to the full rate.
 
     Example::
 
@@ -86,8 +104,13 @@ class Limits:
     per_org: bool = True
     safety_margin: float = attrs.field(default=0.01, validator=_fraction)
     slowdown: float = attrs.field(default=0.8, validator=_slowdown)
-    rate_limit_pause: float = attrs.field(default=60.0, validator=attrs.validators.ge(0.0))
+    rate_limit_pause: float | None = attrs.field(default=None, validator=_pause)
     window_seconds: float = attrs.field(default=60.0, validator=_seconds)
+
+    def pause_seconds(self) -> float:
+        """How long a 6045 without Retry-After pauses the org: ``rate_limit_pause``, or
+        one window when it is None."""
+        return self.window_seconds if self.rate_limit_pause is None else self.rate_limit_pause
 
     def interval(self, metadata: bool) -> float:
         """Seconds between two calls of this kind when pacing at full speed."""
@@ -139,18 +162,37 @@ class _Bucket:
         self.empty_at = max(self.empty_at, now) + self.interval
 
 
+@attrs.frozen
+class PaceView:
+    """One org's pacing as a pacer sees it now (for ``session.snapshot()``).
+
+    ``waiting``: calls of this process waiting for a turn (queue depth); ``factor``: the
+    rate factor (1.0 = the full rate, lower after a 6045, climbing back); ``paused_until``
+    (monotonic, 0.0 when never paused) and ``paused_for`` (seconds left, 0.0 = none): the
+    org's rate-limit pause; ``rejections``: 6045/429 answers this process received.
+    """
+
+    waiting: int
+    factor: float
+    paused_until: float
+    paused_for: float
+    rejections: int
+
+
 @attrs.define
 class _OrgBudget:
     """One org's buckets and its rate-limit pause."""
 
     overall: _Bucket
     metadata: _Bucket
-    factor: float = 1.0  # 1.0 = full speed; lowered each time Zoho still says 6045
+    factor: float = 1.0  # the factor the buckets are built for (1.0 = full speed)
     paused_until: float = 0.0  # monotonic
     rejections: int = 0
     # One waiter at a time sleeps on the buckets, the others queue here in order: without
     # it every waiter would wake at each slot, and one would win it at random.
     queue: anyio.Lock = attrs.field(factory=anyio.Lock)
+    factor_at_pause: float = 1.0  # set by the last pause; recovery climbs from here
+    waiting: int = 0  # callers inside the slow path of turn()
 
     def wait(self, metadata: bool, now: float) -> float:
         """Seconds until this kind of call may go (zero or less: now)."""
@@ -169,7 +211,9 @@ class Pacer:
 
     A request holds ``pacer.capacity`` while it is in flight and awaits
     ``pacer.turn(org_id, metadata=...)`` right before it is sent, which waits out any
-    rate-limit pause of that org and then its budgets.
+    rate-limit pause of that org and then its budgets. If it awaited anything after its
+    turn, it asks :meth:`paused` right before the send and takes a new turn when a pause
+    began meanwhile.
     """
 
     def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -190,6 +234,20 @@ class Pacer:
             budget = self._orgs[key] = self._make(1.0)
         return budget
 
+    def _current(self, key: str, now: float) -> _OrgBudget:
+        """The org's budget, its buckets rebuilt if recovery has raised the factor."""
+        budget = self._budget(key)
+        if budget.factor_at_pause >= 1.0:
+            return budget  # never slowed, or fully recovered: the common case, no arithmetic
+        factor = current_factor(
+            budget.factor_at_pause, budget.paused_until, now, self.limits.window_seconds
+        )
+        if factor != budget.factor:
+            budget = self._orgs[key] = self._make(factor, budget)
+            if factor >= 1.0:
+                budget.factor_at_pause = 1.0  # back at full speed: skip this from now on
+        return budget
+
     def _bucket(self, metadata: bool, factor: float) -> _Bucket:
         interval = self.limits.interval(metadata) / factor
         return _Bucket(interval, self.limits.burst(metadata, factor))
@@ -199,11 +257,18 @@ class Pacer:
         metadata = self._bucket(True, factor)
         if old is None:
             return _OrgBudget(overall, metadata, factor)
-        # slower buckets, but no fresh burst: they carry on from where the old ones were
+        # other rate, but no fresh burst: they carry on from where the old ones were
         overall.empty_at = old.overall.empty_at
         metadata.empty_at = old.metadata.empty_at
         return _OrgBudget(
-            overall, metadata, factor, old.paused_until, old.rejections, queue=old.queue
+            overall,
+            metadata,
+            factor,
+            old.paused_until,
+            old.rejections,
+            queue=old.queue,
+            factor_at_pause=old.factor_at_pause,
+            waiting=old.waiting,
         )
 
     @property
@@ -226,65 +291,96 @@ class Pacer:
         ends the wait, the turn is not taken (the caller must check its guard).
         """
         key = self._key(org_id)
-        budget = self._budget(key)
         now = self._clock()
+        budget = self._current(key, now)
         # nobody queued ahead and room now: take it without awaiting anything
         if budget.wait(metadata, now) <= 0 and not budget.queue.locked():
             budget.take(metadata, now)
             return False
-        with guard() if guard is not None else contextlib.nullcontext():
-            await self._wait_turn(key, metadata)
+        budget.waiting += 1
+        try:
+            with guard() if guard is not None else contextlib.nullcontext():
+                await self._wait_turn(key, metadata)
+        finally:
+            # the budget object may have been rebuilt meanwhile (a pause, recovery)
+            self._budget(key).waiting -= 1
         return True
 
     async def _wait_turn(self, key: str, metadata: bool) -> None:
         async with self._budget(key).queue:
             while True:
-                # Re-read each time: a 6045 meanwhile may have paused and slowed the org.
-                budget = self._budget(key)
+                # Re-read each time: a 6045 meanwhile may have paused and slowed the org,
+                # and a sleep computed before it must not end in a turn inside the pause.
                 now = self._clock()
+                budget = self._current(key, now)
                 wait = budget.wait(metadata, now)
                 if wait <= 0:
                     budget.take(metadata, now)
                     return
                 await anyio.sleep(wait)
 
-    def views(self) -> dict[str, tuple[float, float, int]]:
-        """Per pacing key: (rate factor, seconds of pause left, rejections), for
-        ``session.snapshot()``; reads state, waits for nothing."""
-        now = self._clock()
-        return {
-            key: (budget.factor, max(budget.paused_until - now, 0.0), budget.rejections)
-            for key, budget in self._orgs.items()
-        }
+    def paused(self, org_id: str | None) -> bool:
+        """Whether the org is inside a rate-limit pause now (no await, for the last check
+        right before a send: a turn taken before a pause began is void)."""
+        budget = self._orgs.get(self._key(org_id))
+        return budget is not None and budget.paused_until > self._clock()
 
     def paused_until(self, org_id: str | None) -> float:
         """Monotonic time until which the org is paused (0 when it is not)."""
         budget = self._orgs.get(self._key(org_id))
         return budget.paused_until if budget is not None else 0.0
 
+    def org_states(self) -> dict[str, PaceView]:
+        """Each org's pacing now, keyed by org id ("" when budgets are not per org).
+
+        Cheap (no await, a few float operations per org): fit for a health endpoint.
+        """
+        now = self._clock()
+        window = self.limits.window_seconds
+        return {
+            key: PaceView(
+                waiting=budget.waiting,
+                factor=current_factor(budget.factor_at_pause, budget.paused_until, now, window),
+                paused_until=budget.paused_until,
+                paused_for=max(0.0, budget.paused_until - now),
+                rejections=budget.rejections,
+            )
+            for key, budget in self._orgs.items()
+        }
+
     async def on_rate_limited(self, org_id: str | None, retry_after: float | None) -> float:
         """:meth:`rate_limited`, awaitable: a shared pacer tells its coordinator."""
         return self.rate_limited(org_id, retry_after)
 
     def rate_limited(self, org_id: str | None, retry_after: float | None) -> float:
-        """Zoho said 6045/429 for this org: pause it and slow it down. Returns the pause."""
+        """Zoho said 6045/429 for this org: pause it and slow it down. Returns the pause.
+
+        The slowdown follows the coordinators' rule: the factor reached so far (recovery
+        included) times ``Limits.slowdown``, never below ``MIN_FACTOR``; answers to the
+        calls that were in flight together (a pause already covering most of this one)
+        slow it only once.
+        """
         key = self._key(org_id)
-        budget = self._budget(key)
         now = self._clock()
-        pause = retry_after if retry_after is not None else self.limits.rate_limit_pause
+        budget = self._current(key, now)
+        pause = retry_after if retry_after is not None else self.limits.pause_seconds()
         # a pause already covering this one means this is the same storm: do not slow twice
         already = budget.paused_until > now + 0.5 * pause
-        budget.paused_until = max(budget.paused_until, now + pause)
         budget.rejections += 1
-        if not already:
-            factor = max(budget.factor * self.limits.slowdown, 0.1)
-            self._orgs[key] = self._make(factor, budget)
-            self._orgs[key].paused_until = budget.paused_until
-            self.pauses += 1
-            log.info(
-                "rate limited by Zoho%s; pausing %.1fs, then pacing at %d%% of the limit",
-                f" (org {key})" if key else "",
-                pause,
-                math.floor(factor * 100),
-            )
+        if already:
+            budget.paused_until = max(budget.paused_until, now + pause)
+            return pause
+        factor = paused_factor(budget.factor, self.limits.slowdown)
+        budget.factor_at_pause = factor
+        budget.paused_until = max(budget.paused_until, now + pause)
+        self._orgs[key] = self._make(factor, budget)
+        self.pauses += 1
+        log.info(
+            "rate limited by Zoho%s; pausing %.1fs, then pacing at %d%% of the limit, "
+            "climbing back every %.0fs without another",
+            f" (org {key})" if key else "",
+            pause,
+            math.floor(factor * 100),
+            self.limits.window_seconds,
+        )
         return pause

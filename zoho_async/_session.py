@@ -342,20 +342,13 @@ class AnalyticsSession:
         executor = self._executor
         orgs: dict[str, OrgSnapshot] = {}
         if executor is not None:
-            per_org = self.limits.per_org
-            waiting: dict[str, int] = {}
-            for org, count in executor.waiting.items():
-                key = org if per_org else ""
-                waiting[key] = waiting.get(key, 0) + count
-            views = executor.pacer.views()
-            for key in sorted(set(waiting) | set(views)):
-                factor, paused_for, rejections = views.get(key, (1.0, 0.0, 0))
+            for key, view in sorted(executor.pacer.org_states().items()):
                 orgs[key] = OrgSnapshot(
                     org_id=key,
-                    waiting=waiting.get(key, 0),
-                    rate_factor=factor,
-                    paused_for=paused_for,
-                    rejections=rejections,
+                    waiting=view.waiting,
+                    rate_factor=view.factor,
+                    paused_for=view.paused_for,
+                    rejections=view.rejections,
                 )
         return SessionSnapshot(
             taken_at=datetime.now(UTC),

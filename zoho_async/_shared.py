@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager
 import anyio
 
 from ._auth import StoredToken
+from ._coord_local import paused_factor
 from ._coordinator import Coordinator
 from ._errors import TokenError, TokenThrottledError
 from ._pacing import Limits, Pacer
@@ -107,15 +108,26 @@ class SharedTokenBudget:
 
 
 class SharedPacer(Pacer):
-    """A :class:`Pacer` whose per-org turns and pauses live in a coordinator."""
+    """A :class:`Pacer` whose per-org turns and pauses live in a coordinator.
+
+    Its in-process budgets (``Pacer._orgs``) only mirror what this process learnt of each
+    org's pause and factor, for :meth:`paused` (the last check before a send, which must
+    not cost a round trip) and :meth:`~Pacer.org_states`.
+    """
 
     def __init__(self, limits: Limits, coordinator: Coordinator, *, namespace: str) -> None:
-        super().__init__(limits)
+        super().__init__(limits, clock=anyio.current_time)
         self._coordinator = coordinator
         self._namespace = namespace
 
     def _shared_key(self, org_id: str | None, kind: str) -> str:
         return f"pace:{self._namespace}:{self._key(org_id)}:{kind}"
+
+    def _note_pause(self, org_id: str | None, paused_for: float, factor: float) -> None:
+        """Mirror a pause of the org seen at the coordinator (``factor``: the one it sets)."""
+        budget = self._budget(self._key(org_id))
+        budget.paused_until = max(budget.paused_until, self._clock() + paused_for)
+        budget.factor_at_pause = factor
 
     async def turn(
         self,
@@ -130,49 +142,64 @@ class SharedPacer(Pacer):
         if metadata:
             kinds.append((self._shared_key(org_id, "meta"), True))
         waited = False
-        with guard() if guard is not None else contextlib.nullcontext():
-            while True:
-                # The coordinator reckons each turn from its own clock at some instant
-                # during the round trip; its midpoint is the best guess of that instant, so
-                # a slow round trip shifts the send by half of it, not all of it.
-                send_at = -math.inf
-                for key, meta in kinds:
-                    asked = anyio.current_time()
-                    reserved = await self._coordinator.reserve(
-                        key,
-                        self.limits.interval(meta),
-                        self.limits.burst(meta),
-                        recovery_window=window,
-                    )
-                    if reserved > 0:
-                        send_at = max(send_at, (asked + anyio.current_time()) / 2 + reserved)
-                wait = send_at - anyio.current_time()
-                if wait <= 0:
-                    # reserve already placed the turn after any pause known at that instant
+        budget = self._budget(self._key(org_id))
+        try:
+            with guard() if guard is not None else contextlib.nullcontext():
+                while True:
+                    # The coordinator reckons each turn from its own clock at some instant
+                    # during the round trip; its midpoint is the best guess of that instant,
+                    # so a slow round trip shifts the send by half of it, not all of it.
+                    send_at = -math.inf
+                    for key, meta in kinds:
+                        asked = anyio.current_time()
+                        reserved = await self._coordinator.reserve(
+                            key,
+                            self.limits.interval(meta),
+                            self.limits.burst(meta),
+                            recovery_window=window,
+                        )
+                        if reserved > 0:
+                            send_at = max(send_at, (asked + anyio.current_time()) / 2 + reserved)
+                    wait = send_at - anyio.current_time()
+                    if wait <= 0 and not self.paused(org_id):
+                        # reserve placed the turn after any pause known at that instant
+                        return waited
+                    if not waited:
+                        waited = True
+                        budget.waiting += 1
+                    # Look for a pause shortly before the turn, not after it: the round trip
+                    # then overlaps the wait instead of delaying the send (a late send
+                    # bunches with the next turns at Zoho). A pause that another process
+                    # begins in the last PAUSE_CHECK_LEAD seconds is as racy as one that
+                    # begins right after a send; one this process learnt of is seen below.
+                    if wait > PAUSE_CHECK_LEAD:
+                        await anyio.sleep(wait - PAUSE_CHECK_LEAD)
+                    state = await self._coordinator.pace_state(overall, recovery_window=window)
+                    if state.paused_for > 0:
+                        # a pause began while we waited: the turn is void; nothing leaks
+                        self._note_pause(org_id, state.paused_for, state.factor)
+                        await anyio.sleep(state.paused_for)
+                        continue
+                    await anyio.sleep(max(send_at - anyio.current_time(), 0.0))
+                    if self.paused(org_id):
+                        # this process was told 6045 during the last sleep: void too
+                        await anyio.sleep(self.paused_until(org_id) - self._clock())
+                        continue
                     return waited
-                waited = True
-                # Look for a pause shortly before the turn, not after it: the round trip
-                # then overlaps the wait instead of delaying the send (a late send bunches
-                # with the next turns at Zoho). A pause that begins in the last
-                # PAUSE_CHECK_LEAD seconds is as racy as one that begins right after a send.
-                if wait > PAUSE_CHECK_LEAD:
-                    await anyio.sleep(wait - PAUSE_CHECK_LEAD)
-                state = await self._coordinator.pace_state(overall, recovery_window=window)
-                if state.paused_for > 0:
-                    # a pause began while we waited: the turn is void; nothing leaks
-                    await anyio.sleep(state.paused_for)
-                    continue
-                await anyio.sleep(max(send_at - anyio.current_time(), 0.0))
-                return waited
+        finally:
+            if waited:
+                budget.waiting -= 1
 
     async def on_rate_limited(self, org_id: str | None, retry_after: float | None) -> float:
         """Pause the org for every sharer and slow it; returns the pause."""
-        pause = retry_after if retry_after is not None else self.limits.rate_limit_pause
+        pause = retry_after if retry_after is not None else self.limits.pause_seconds()
         window = self.limits.window_seconds
         overall = self._shared_key(org_id, "all")
         state = await self._coordinator.pace_state(overall, recovery_window=window)
+        self._budget(self._key(org_id)).rejections += 1
         if state.paused_for >= 0.5 * pause:
             # another sharer already paused for this storm: do not slow twice
+            self._note_pause(org_id, state.paused_for, state.factor)
             return state.paused_for
         self.pauses += 1
         lasts = 0.0
@@ -180,5 +207,7 @@ class SharedPacer(Pacer):
             lasts = await self._coordinator.pause(
                 self._shared_key(org_id, kind), pause, slowdown=self.limits.slowdown
             )
+        # the factor the coordinator set: the one reached so far, slowed (one rule)
+        self._note_pause(org_id, lasts, paused_factor(state.factor, self.limits.slowdown))
         log.info("rate limited by Zoho; every sharer pauses %.1fs", lasts)
         return lasts

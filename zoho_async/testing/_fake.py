@@ -254,6 +254,24 @@ class FakeZoho:
         with self._engine.lock:
             self._engine.stats.reset()
 
+    def clear_script(self) -> None:
+        """Drop every scripted fault not yet used (all routes).
+
+        Example::
+
+            fake.script("sync", [Fault.rate_limited()] * 50)
+            ...
+            fake.clear_script()  # the storm is over
+        """
+        self._engine.faults.clear()
+
+    def window_left(self) -> float:
+        """Seconds until the current rate-limit window ends."""
+        engine = self._engine
+        with engine.lock:
+            elapsed = (engine.clock() - engine.epoch) % engine.settings.window_seconds
+            return engine.settings.window_seconds - elapsed
+
     def window_index(self) -> int:
         """The index of the rate-limit window now (the keys of ``stats.window_counts``).
 
