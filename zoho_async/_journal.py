@@ -571,7 +571,8 @@ class Journal:
     # -- writing (the run's side) ----------------------------------------------------------
 
     def _encode(self, row: Mapping[str, Any]) -> bytes:
-        text = json.dumps(row, ensure_ascii=False)
+        # compact: a journal line per request and per result is most of its cost
+        text = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
         if self._redact is not None:
             text = self._redact(text)
         return (text + "\n").encode("utf-8")
@@ -641,7 +642,6 @@ class Journal:
         self._write(
             {
                 "kind": "baseline",
-                "run": self.run_id,
                 "org_id": org_id,
                 "workspace_id": workspace_id,
                 "at": _utc_now(),
@@ -658,7 +658,6 @@ class Journal:
         workspace_id, datasource_id, interval = target_key(target)
         row = {
             "kind": "intent",
-            "run": self.run_id,
             "index": index,
             "org_id": org_id,
             "workspace_id": workspace_id,
@@ -731,11 +730,13 @@ def _owner(path: Path) -> str:
     except OSError:
         return ""
     for raw in reversed(data.split(b"\n")):
-        if b'"kind": "run"' not in raw:
+        if b'"run"' not in raw:
             continue
         try:
             row = json.loads(raw)
         except json.JSONDecodeError:
+            continue
+        if not isinstance(row, dict) or row.get("kind") != "run":
             continue
         return f" (pid {row.get('pid')} on {row.get('host')}, since {row.get('at')})"
     return ""
