@@ -78,7 +78,7 @@ class Size:
         return self.workspaces * self.per_workspace
 
 
-FULL = Size(workspaces=10, per_workspace=100, kills=10, rounds=7)
+FULL = Size(workspaces=10, per_workspace=100, kills=10, rounds=11)
 QUICK = Size(workspaces=3, per_workspace=50, kills=4, rounds=3)
 
 
