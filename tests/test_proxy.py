@@ -64,6 +64,9 @@ class ForwardProxy:
         self.passed: list[Passed] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # every stream it opened or accepted, closed (and waited for) when it stops: a
+        # transport merely told to close when its loop ends warns as unclosed
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def port(self) -> int:
@@ -86,6 +89,10 @@ class ForwardProxy:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            for writer in list(self._writers):
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
             await server.wait_closed()
 
     async def __aenter__(self) -> ForwardProxy:
@@ -99,6 +106,7 @@ class ForwardProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(writer)
         try:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -132,6 +140,7 @@ class ForwardProxy:
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
             up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            self._writers.add(up_writer)
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
             await self._pipe_both(reader, writer, up_reader, up_writer)
@@ -141,6 +150,7 @@ class ForwardProxy:
         authority, slash, path = rest.partition("/")
         host, _, port = authority.rpartition(":")
         up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+        self._writers.add(up_writer)
         kept = [
             line
             for line in header_lines

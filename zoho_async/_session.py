@@ -323,7 +323,7 @@ class AnalyticsSession:
         deadline = self._deadline(timeout)
         if deadline is None:
             return await self._tokens.get()
-        with anyio.move_on_at(deadline):
+        with anyio.CancelScope(deadline=deadline):
             return await self._tokens.get()
         raise PacingTimeoutError(f"no access token within {timeout or self.call_timeout:g} s")
 
@@ -395,7 +395,7 @@ class AnalyticsSession:
             await baselines.before_send(key)
         else:
             # the baseline listing comes before the send: it counts against timeout=
-            with anyio.move_on_at(deadline) as scope:
+            with anyio.CancelScope(deadline=deadline) as scope:
                 await baselines.before_send(key)
             if scope.cancelled_caught:
                 raise _not_sent(request, deadline)
