@@ -81,8 +81,9 @@ def _statuses(path: Path) -> dict[str, int]:
     counts: Counter[str] = Counter()
     if path.exists():
         for line in path.read_text().splitlines():
-            if line.strip():
-                counts[json.loads(line)["status"]] += 1
+            row = json.loads(line) if line.strip() else {}
+            if "status" in row:  # a result (the journal's own lines have a "kind")
+                counts[row["status"]] += 1
     return dict(counts)
 
 
