@@ -21,7 +21,6 @@ from ._bulk import (
     BulkContext,
     RunOptions,
     SyncIterator,
-    as_journal,
     new_baselines,
     normalise_workspaces,
 )
@@ -551,7 +550,7 @@ class AnalyticsSession:
             poll_interval,
             stop,
             confirm_starts,
-            journal=as_journal(journal),
+            journal=journal,
         )
         return await bulk_sync_many(self._bulk_context(), targets, options, on_result)
 
@@ -590,7 +589,7 @@ class AnalyticsSession:
             poll_interval,
             stop,
             confirm_starts,
-            journal=as_journal(journal),
+            journal=journal,
         )
         return SyncIterator(self._bulk_context(), targets, options)
 
@@ -633,7 +632,7 @@ class AnalyticsSession:
             poll_interval,
             stop,
             confirm_starts,
-            journal=as_journal(journal),
+            journal=journal,
         )
         pairs = normalise_workspaces(self.org_id, workspaces)  # ids checked before any request
         # one context: discovery's listings are the run's baselines (no second listing)

@@ -7,7 +7,7 @@ Rooms: ``_context`` (what a run receives: :class:`BulkContext`, :class:`RunOptio
 session: it receives what it needs.
 """
 
-from ._context import BulkContext, RunOptions, as_journal, new_baselines
+from ._context import BulkContext, RunOptions, new_baselines
 from ._discovery import discover, normalise_workspaces, plan_sync
 from ._iterator import SyncIterator
 from ._run import sync_many
@@ -16,7 +16,6 @@ __all__ = [
     "BulkContext",
     "RunOptions",
     "SyncIterator",
-    "as_journal",
     "discover",
     "new_baselines",
     "normalise_workspaces",

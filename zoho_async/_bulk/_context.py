@@ -141,11 +141,6 @@ def _check_positive(_inst: object, attr: attrs.Attribute[Any], value: Any) -> No
     check_positive(value, attr.name)
 
 
-def _check_journal(_inst: object, _attr: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, Journal):
-        raise InvalidInputError("journal must be a Journal, a path, or None")
-
-
 def as_journal(value: Any) -> Journal | None:
     """``journal=``: a :class:`Journal`, or a path to open one on."""
     if value is None or isinstance(value, Journal):
@@ -195,7 +190,7 @@ class RunOptions:
     confirm_starts: bool = attrs.field(default=True, converter=bool)
     claim_ttl: float | None = attrs.field(default=None, validator=_check_optional_positive)
     claim_margin: float = attrs.field(default=600.0, validator=_check_positive)
-    journal: Journal | None = attrs.field(default=None, validator=_check_journal, eq=False)
+    journal: Journal | None = attrs.field(default=None, converter=as_journal, eq=False)
 
     @property
     def claim_seconds(self) -> float:
