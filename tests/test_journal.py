@@ -29,7 +29,13 @@ from zoho_async import (
     SyncStatus,
     SyncTarget,
 )
-from zoho_async._journal import _snapshot_from_row, _snapshot_row, read_journal
+from zoho_async._journal import (
+    _intent_line,
+    _snapshot_from_row,
+    _snapshot_row,
+    _utc_now,
+    read_journal,
+)
 from zoho_async._protocol import datasources_request
 from zoho_async._settle import DsState, Snapshot
 from zoho_async.cli import cli
@@ -132,6 +138,59 @@ def test_starts_and_doubts_after_a_baseline_belong_to_each_later_intent() -> Non
     )
     (pending,) = read_journal(data, "j")[0].pending.values()
     assert pending.doubtful
+
+
+_ids = st.text(alphabet="0123456789", min_size=1, max_size=20)
+
+
+@given(
+    index=st.integers(min_value=0, max_value=10**9),
+    org=st.none() | _ids,
+    workspace=_ids,
+    datasource=_ids,
+    interval=st.none() | _ids,
+    attempt=st.integers(min_value=1, max_value=50),
+)
+def test_a_hand_formatted_intent_line_is_the_json_of_its_row(
+    index: int, org: str | None, workspace: str, datasource: str, interval: str | None, attempt: int
+) -> None:
+    # the journal formats intent lines by hand for speed: they must be what json.dumps writes
+    line = _intent_line(index, org, workspace, datasource, interval, attempt)
+    assert line is not None and line.endswith("\n")
+    row = json.loads(line)
+    expected = {
+        "kind": "intent",
+        "index": index,
+        "org_id": org,
+        "workspace_id": workspace,
+        "datasource_id": datasource,
+        "sync_interval_id": interval,
+        "attempt": attempt,
+        "at": row["at"],
+    }
+    assert line == json.dumps(expected, separators=(",", ":")) + "\n"
+    at = datetime.fromisoformat(row["at"])
+    assert at.tzinfo is not None and at.utcoffset() == UTC.utcoffset(None)
+
+
+@pytest.mark.parametrize("odd", ['1"2', "12\n", "\u0661\u0662", ""])
+def test_an_intent_field_that_is_not_plain_digits_takes_the_json_path(odd: str) -> None:
+    assert _intent_line(0, None, odd, "1", None, 1) is None
+    assert _intent_line(0, None, "1", odd, None, 1) is None
+    assert _intent_line(0, odd, "1", "1", None, 1) is None
+    assert _intent_line(0, None, "1", "1", odd, 1) is None
+
+
+def test_the_journals_clock_reads_as_datetimes_isoformat() -> None:
+    before = datetime.now(UTC)
+    text = _utc_now()
+    after = datetime.now(UTC)
+    assert len(text) == len(before.isoformat(timespec="milliseconds"))
+    assert (
+        before.replace(microsecond=before.microsecond // 1000 * 1000)
+        <= datetime.fromisoformat(text)
+        <= after
+    )
 
 
 def test_a_torn_last_line_is_left_out_with_a_warning() -> None:

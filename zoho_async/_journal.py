@@ -53,6 +53,7 @@ import os
 import socket
 import stat
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -579,9 +580,11 @@ class Journal:
 
     def _write(self, row: Mapping[str, Any]) -> int:
         """Append one line (one ``write`` unless the kernel takes part of it); its number."""
+        return self._append(self._encode(row))
+
+    def _append(self, data: bytes) -> int:
         if self._fd is None:
             raise InvalidInputError(f"journal {self.path} is not open")
-        data = self._encode(row)
         while data:
             written = os.write(self._fd, data)
             data = data[written:]
@@ -656,17 +659,21 @@ class Journal:
         """Before a Sync Data request is sent: what, which attempt, when. Written before
         it returns; on disk too with ``sync_every=0`` (else within ``sync_every``)."""
         workspace_id, datasource_id, interval = target_key(target)
-        row = {
-            "kind": "intent",
-            "index": index,
-            "org_id": org_id,
-            "workspace_id": workspace_id,
-            "datasource_id": datasource_id,
-            "sync_interval_id": interval,
-            "attempt": attempt,
-            "at": _utc_now(),
-        }
-        number = self._write(row)
+        text = _intent_line(index, org_id, workspace_id, datasource_id, interval, attempt)
+        if text is not None:
+            number = self._append(text.encode("ascii"))
+        else:
+            row = {
+                "kind": "intent",
+                "index": index,
+                "org_id": org_id,
+                "workspace_id": workspace_id,
+                "datasource_id": datasource_id,
+                "sync_interval_id": interval,
+                "attempt": attempt,
+                "at": _utc_now(),
+            }
+            number = self._write(row)
         if self.sync_every == 0:
             await self._durable(number)
 
@@ -712,7 +719,54 @@ def _fsync(fd: int) -> None:
 
 
 def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """Now in UTC as ISO 8601 with milliseconds, as ``datetime.isoformat`` writes it.
+
+    One per intent line: the second's text is kept and only the milliseconds are
+    formatted, a third of the cost of ``datetime.now(UTC).isoformat(...)``.
+    """
+    now = time.time()
+    second = int(now)
+    if _second_text[0] != second:
+        stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_text[:] = [second, stamp]
+    return f"{_second_text[1]}.{int((now - second) * 1000):03d}+00:00"
+
+
+_second_text: list[Any] = [-1, ""]  # the last second's [epoch second, text]
+
+
+def _digits(value: str | None) -> bool:
+    return value is None or (value.isascii() and value.isdigit())
+
+
+def _intent_line(
+    index: int,
+    org_id: str | None,
+    workspace_id: str,
+    datasource_id: str | None,
+    interval: str | None,
+    attempt: int,
+) -> str | None:
+    """An intent line formatted by hand, or None when a field needs JSON's escaping.
+
+    There is one per request, and json.dumps plus the caller's redaction was most of the
+    journal's CPU cost (issue 12's overhead goal). Fields of ASCII digits need no escaping
+    and cannot hold a secret (client ids and tokens have dots), so the line is exactly what
+    ``json.dumps(row, separators=(",", ":"))`` writes, without either.
+    """
+    if datasource_id is None or not (_digits(org_id) and _digits(workspace_id)):
+        return None
+    if not _digits(datasource_id):
+        return None
+    if not _digits(interval):
+        return None
+    org = "null" if org_id is None else f'"{org_id}"'
+    sync = "null" if interval is None else f'"{interval}"'
+    return (
+        f'{{"kind":"intent","index":{index:d},"org_id":{org},'
+        f'"workspace_id":"{workspace_id}","datasource_id":"{datasource_id}",'
+        f'"sync_interval_id":{sync},"attempt":{attempt:d},"at":"{_utc_now()}"}}\n'
+    )
 
 
 def _read_all(fd: int) -> bytes:

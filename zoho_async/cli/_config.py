@@ -69,15 +69,18 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        # longest first, so a secret containing another is masked whole; kept sorted here
+        # because every line a run prints or journals passes through __call__
+        self._ordered: tuple[str, ...] = ()
 
     def add(self, *values: str | None) -> None:
         for value in values:
             if value and len(value) >= _MIN_SECRET:
                 self._secrets.add(value)
+        self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
-        # longest first, so a secret containing another is masked whole
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, _MASK)
         return text
