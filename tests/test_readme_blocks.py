@@ -190,8 +190,9 @@ def pytest_command(filename: str) -> list[str]:
 
 async def _finish_stock_when_refused(fake: FakeZoho, stock: str) -> None:
     # "Stock" stays running until a block has been told so (its first Sync Data, 18073);
-    # then its sync ends, so a block waiting for outcomes sees one. Polling the fake, as
-    # a user would: no timing decides what a block sees.
+    # then its sync ends, so a block waiting for outcomes sees one. The fake counts a
+    # call and answers it in one step (no await between), so once the count is up the
+    # 18073 is given: no timing decides what a block sees.
     while fake.stats.sync_calls[stock] == 0:
         await anyio.sleep(0.05)
     fake.finish_sync(stock)
