@@ -32,7 +32,7 @@ ENV_VARS: Mapping[str, str] = {
 CREDENTIALS = ("client_id", "client_secret", "refresh_token")
 
 #: Where a user who lacks credentials learns how to get them.
-HELP = "see the README's Credentials section (README.md#credentials)"
+HELP = "see the Credentials section of the README (README.md#credentials)"
 
 
 def read_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -71,5 +71,5 @@ def session_kwargs(
         if not (isinstance(kwargs.get(key), str) and kwargs[key].strip())
     ]
     if missing:
-        raise MissingCredentialsError(f"missing credentials: set {', '.join(missing)} ({HELP})")
+        raise MissingCredentialsError(f"missing credentials: set {', '.join(missing)}; {HELP}")
     return kwargs
