@@ -29,6 +29,7 @@ from ._bulk import plan_sync as bulk_plan_sync
 from ._bulk import sync_many as bulk_sync_many
 from ._bulk._context import RunTasks
 from ._coordinator import Coordinator
+from ._env import session_kwargs
 from ._errors import (
     InvalidInputError,
     MissingCredentialsError,
@@ -186,6 +187,29 @@ class AnalyticsSession:
         self._executor: Executor | None = None
         self._baselines: Baselines | None = None  # single sync_data calls' baselines
         self._runs = RunTasks()  # iter_sync runs not yet ended: closing ends them
+
+    @classmethod
+    def from_env(
+        cls, *, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> AnalyticsSession:
+        """A session from the ``ZOHO_*`` variables that the CLI reads and
+        ``zoho-async fake-server`` prints.
+
+        ``ZOHO_CLIENT_ID``, ``ZOHO_CLIENT_SECRET`` and ``ZOHO_REFRESH_TOKEN`` are required;
+        ``ZOHO_ORG_ID``, ``ZOHO_DATA_CENTER``, ``ZOHO_API_URL``, ``ZOHO_ACCOUNTS_URL``,
+        ``ZOHO_PROXY`` and ``ZOHO_CA_BUNDLE`` (the ``ssl=`` CA file) are optional; blank
+        counts as unset. ``environ`` replaces ``os.environ`` (for tests). Keywords win over
+        the environment, and any other keyword of the constructor passes through. Missing
+        credentials raise :class:`MissingCredentialsError` naming the variables; bad
+        values (an unknown data centre, a non-loopback ``http://`` URL) raise
+        ``InvalidInputError`` as the constructor does, before any request.
+
+        Example::
+
+            async with AnalyticsSession.from_env(limits=Limits(max_in_flight=4)) as session:
+                report = await session.sync_workspaces(["35130000001055707"])
+        """
+        return cls(**session_kwargs(environ, overrides))
 
     def __repr__(self) -> str:
         cid = self._client_id
