@@ -38,6 +38,7 @@ from ._world import World
 _PREFIX = "/restapi/v2"
 _TABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/oauth/v2/token/?"), "token"),
+    ("POST", re.compile(r"/oauth/v2/token/revoke/?"), "revoke"),
     ("GET", re.compile(_PREFIX + r"/orgs/?"), "orgs"),
     ("GET", re.compile(_PREFIX + r"/workspaces/?"), "workspaces"),
     ("GET", re.compile(_PREFIX + r"/workspaces/(?P<which>owned|shared)/?"), "workspaces"),
@@ -51,6 +52,9 @@ _TABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     ("GET", re.compile(_PREFIX + r"/resources/?"), "resources"),
 )
+
+# The accounts server's routes: counted as token requests, never against the API's limits.
+ACCOUNTS_ROUTES = frozenset({"token", "revoke"})
 
 # Routes Zoho counts as METADATA calls for the per-minute limit (inferred from their scopes).
 METADATA_ROUTES = frozenset({"orgs", "workspaces", "workspace", "datasources", "sync", "resources"})
@@ -183,7 +187,7 @@ class Engine:
             stats.recent_headers.append(stats.last_headers)
             stats.in_flight += 1
             stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
-            if route == "token":
+            if route in ACCOUNTS_ROUTES:
                 stats.token_requests += 1
                 params = {**form, **query}
                 return Ticket(route, args, None, True, self.faults.take(route), params, None)
@@ -219,6 +223,8 @@ class Engine:
                 if token:
                     self.stats.tokens_issued.append(token)
                 return Reply(status, body)
+            if ticket.route == "revoke":
+                return Reply(*self.accounts.revoke_request(ticket.params))
             if not ticket.admitted:
                 # Refused before anything else: the request did nothing.
                 self.stats.rejected_rate_limited += 1
