@@ -35,6 +35,9 @@ class Credentials:
         return cls(client_id, client_secret, refresh_token)
 
 
+#: The scopes of a grant code unless told otherwise: what ``zoho-async auth login`` asks
+#: the user to tick.
+DEFAULT_GRANT_SCOPES = ("ZohoAnalytics.metadata.create", "ZohoAnalytics.metadata.read")
 #: Zoho's default lifetime of a Self Client grant code (the API Console offers 3 to 10 min).
 GRANT_CODE_TTL = 180.0
 #: Refresh tokens one user may hold per client; minting one more deletes the oldest.
@@ -156,6 +159,17 @@ class Accounts:
             "token_type": "Bearer",
             "expires_in": max(1, round(self.lifetime)),
         }
+
+    def mint_request(self, params: Mapping[str, str], now: float) -> tuple[int, dict[str, Any]]:
+        """Answer the fake's own ``POST /_fake/grant-code`` (not a Zoho path)."""
+        try:
+            ttl = float(params.get("ttl", GRANT_CODE_TTL))
+            scope = params.get("scope", "")
+            scopes = tuple(s for s in scope.split(",") if s) or DEFAULT_GRANT_SCOPES
+            code = self.issue_code(scopes, ttl, now)
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+        return 200, {"code": code.code, "expires_in": round(ttl), "scope": ",".join(scopes)}
 
     # -- the revoke endpoint ----------------------------------------------------------------
 

@@ -39,6 +39,8 @@ _PREFIX = "/restapi/v2"
 _TABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/oauth/v2/token/?"), "token"),
     ("POST", re.compile(r"/oauth/v2/token/revoke/?"), "revoke"),
+    # The fake's own: a Self Client grant code, for people trying `auth login` in a shell.
+    ("POST", re.compile(r"/_fake/grant-code/?"), "grant_code"),
     ("GET", re.compile(_PREFIX + r"/orgs/?"), "orgs"),
     ("GET", re.compile(_PREFIX + r"/workspaces/?"), "workspaces"),
     ("GET", re.compile(_PREFIX + r"/workspaces/(?P<which>owned|shared)/?"), "workspaces"),
@@ -187,6 +189,8 @@ class Engine:
             stats.recent_headers.append(stats.last_headers)
             stats.in_flight += 1
             stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+            if route == "grant_code":  # the fake's owner path: not Zoho traffic, not counted
+                return Ticket(route, args, None, True, None, {**form, **query}, None)
             if route in ACCOUNTS_ROUTES:
                 stats.token_requests += 1
                 params = {**form, **query}
@@ -223,6 +227,8 @@ class Engine:
                 if token:
                     self.stats.tokens_issued.append(token)
                 return Reply(status, body)
+            if ticket.route == "grant_code":
+                return Reply(*self.accounts.mint_request(ticket.params, now))
             if ticket.route == "revoke":
                 return Reply(*self.accounts.revoke_request(ticket.params))
             if not ticket.admitted:

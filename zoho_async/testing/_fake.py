@@ -18,16 +18,12 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from ._accounts import GRANT_CODE_TTL
+from ._accounts import DEFAULT_GRANT_SCOPES, GRANT_CODE_TTL
 from ._analytics import complete_sync, settle_sync
 from ._engine import DEFAULT_SYNC_DURATION, Engine, Settings, build_app
 from ._faults import Fault
 from ._stats import FakeStats
 from ._world import FakeDatasource, FakeOrg, FakeWorkspace, populate
-
-#: The scopes of :meth:`FakeZoho.issue_grant_code`'s codes unless told otherwise: what
-#: ``zoho-async auth login`` asks the user to tick.
-DEFAULT_GRANT_SCOPES = ("ZohoAnalytics.metadata.create", "ZohoAnalytics.metadata.read")
 
 # -- the fake ---------------------------------------------------------------------------
 
@@ -396,7 +392,10 @@ class FakeZoho:
         Exchange it at ``/oauth/v2/token`` with ``grant_type=authorization_code`` (and
         :attr:`client_id` / :attr:`client_secret`) for a new refresh token. It is single
         use and expires ``ttl`` seconds from now (Zoho's default: 3 minutes); after that it
-        answers ``{"error": "invalid_code"}``, as Zoho does.
+        answers ``{"error": "invalid_code"}``, as Zoho does. A running fake also mints
+        one for ``POST /_fake/grant-code`` (optional ``ttl`` seconds and ``scope``, comma
+        separated), answering ``{"code": ..., "expires_in": ...}``: a path of the fake's
+        own, for people following the README in a shell.
 
         Example::
 
