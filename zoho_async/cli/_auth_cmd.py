@@ -9,6 +9,7 @@ the OS keyring, or, without a usable keyring, in the profile file with mode 0600
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,7 +56,9 @@ def console_url(accounts_url: str) -> str:
 def login_steps(data_center: str, accounts_url: str) -> str:
     """What the user does in the API Console, step by step."""
     known = {dc.accounts_url for dc in DATA_CENTRES.values()}
-    console = console_url(accounts_url)
+    # the data centre's console, also when the accounts URL is overridden (a proxy)
+    dc = DATA_CENTRES.get(data_center.strip().lower())
+    console = console_url(dc.accounts_url if dc else accounts_url)
     lines = [f"Log in to Zoho Analytics (data centre {data_center}, accounts {accounts_url}):"]
     if accounts_url not in known:
         lines.append(
@@ -150,7 +153,7 @@ def auth() -> None:
 
 
 @auth.command()
-@profile_option
+@functools.partial(profile_option, creates=True)
 @click.option("--data-center", envvar="ZOHO_DATA_CENTER", default="us", show_default=True,
               help="Zoho data centre: us, eu, in, au, cn, jp, sa or ca.")  # fmt: skip
 @click.option("--api-url", envvar="ZOHO_API_URL", help="Override the Analytics API URL.")
@@ -162,7 +165,7 @@ def auth() -> None:
 @click.option("--org-id", envvar="ZOHO_ORG_ID", help="Default organisation id to store.")
 @click.option("--code", help="The grant code (prompted, hidden, when not given).")
 def login(
-    profile: str,
+    new_profile: str,
     data_center: str,
     api_url: str | None,
     accounts_url: str | None,
@@ -178,6 +181,7 @@ def login(
     keyring, in the profile file with mode 0600, with a warning) and the rest in the
     profile.
     """
+    profile = new_profile
     with errors_to_exit_codes():
         try:
             endpoints = resolve_endpoints(data_center, api_url, accounts_url)

@@ -42,13 +42,14 @@ _META = "zoho_async.profile"
 _DEFAULTABLE = frozenset(PROFILE_KEYS) - {"workspaces"}
 
 
-def _load_profile(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+def _load_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
     try:
         name = profile_name(value)
         profiles = read_profiles()
     except InvalidInputError as exc:
         raise click.BadParameter(str(exc)) from None
-    if name not in profiles and value:
+    # a profile named by flag or ZOHO_PROFILE must exist, except for the command making it
+    if name not in profiles and value and param.name != "new_profile":
         known = ", ".join(profiles) or "none yet"
         raise click.BadParameter(
             f"no profile {name!r} (profiles: {known}); create it with "
@@ -62,10 +63,15 @@ def _load_profile(ctx: click.Context, _param: click.Parameter, value: str | None
     return name
 
 
-def profile_option(func: Any) -> Any:
-    """``--profile NAME`` (env ``ZOHO_PROFILE``; default: "default" when the file has it)."""
+def profile_option(func: Any, *, creates: bool = False) -> Any:
+    """``--profile NAME`` (env ``ZOHO_PROFILE``; default: "default" when the file has it).
+
+    ``creates``: the command writes the profile (``auth login``), so it may not exist yet;
+    the command then gets it as ``new_profile``.
+    """
     return click.option(
         "--profile",
+        "new_profile" if creates else "profile",
         envvar="ZOHO_PROFILE",
         metavar="NAME",
         is_eager=True,
