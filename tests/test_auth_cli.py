@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A real keyring backend that keeps passwords in a dict, for tests."""
 
-    priority = 1  # type: ignore[assignment]  # keyring declares it as a class property
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.passwords: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -62,7 +62,7 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
 @pytest.fixture
 def no_keyring() -> Iterator[None]:
     previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
@@ -152,7 +152,8 @@ def test_login_keyring_status_sync_logout(
 
     status = run(["auth", "status", "--profile", "fake"], env)
     assert status.exit_code == 0, status.output
-    assert fake.default_org_id in status.stdout and "access token   valid for" in status.stdout
+    assert str(fake.default_org_id) in status.stdout
+    assert "access token   valid for" in status.stdout
     assert "refresh_token  *** (keyring)" in status.stdout
     assert refresh not in status.output and fake.client_secret not in status.output
     shown = json.loads(run(["auth", "status", "--profile", "fake", "-f", "json"], env).stdout)
