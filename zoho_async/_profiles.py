@@ -148,9 +148,8 @@ def read_profiles(path: Path | None = None) -> dict[str, dict[str, Any]]:
                     + ")"
                 )
             if not isinstance(value, expected) or isinstance(value, bool):
-                raise InvalidInputError(
-                    f"{path}: profiles.{name}.{key} must be a {expected.__name__}"
-                )
+                kind = {str: "a string", int: "an integer", list: "a list"}[expected]
+                raise InvalidInputError(f"{path}: profiles.{name}.{key} must be {kind}")
     return profiles
 
 
