@@ -10,6 +10,7 @@ the OS keyring, or, without a usable keyring, in the profile file with mode 0600
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +19,8 @@ import aiohttp
 import anyio
 import click
 
-from zoho_async import AnalyticsSession, InvalidInputError
-from zoho_async._profiles import REQUIRED_SCOPES, SecretStore, write_profile
-from zoho_async._regions import DATA_CENTRES, _is_loopback, resolve_endpoints
+from zoho_async import DATA_CENTRES, AnalyticsSession, InvalidInputError
+from zoho_async.profiles import REQUIRED_SCOPES, SecretStore, resolve_endpoints, write_profile
 
 from ._app import (
     CREDENTIALS_HELP,
@@ -79,13 +79,22 @@ def login_steps(data_center: str, accounts_url: str) -> str:
     return "\n".join(lines)
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _post(
     url: str, *, data: dict[str, str] | None = None, params: dict[str, str] | None = None
 ) -> tuple[int, Any]:
     """POST and read a JSON answer; (status, None) for a body that is not JSON."""
     host = urlsplit(url).hostname or ""
     # the environment's proxy is for reaching Zoho, never a local fake
-    trust_env = not _is_loopback(host)
+    trust_env = not _loopback(host)
     async with (
         aiohttp.ClientSession(timeout=_TIMEOUT, trust_env=trust_env) as http,
         http.post(url, data=data, params=params) as resp,

@@ -28,7 +28,7 @@ from zoho_async import (
     RedisCoordinator,
     SqliteCoordinator,
 )
-from zoho_async._profiles import CREDENTIALS_DOC
+from zoho_async.profiles import CREDENTIALS_DOC
 
 __all__ = [
     "ENV_VARS",

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from zoho_async import InvalidInputError
-from zoho_async._profiles import (
+from zoho_async.profiles import (
     PROFILE_KEYS,
     SECRET_KEYS,
     ResolvedSettings,
