@@ -30,7 +30,7 @@ from .test_auth_cli import MemoryKeyring, memory_keyring
 
 __all__ = ["memory_keyring"]  # the fixture, imported to be used here
 
-NAMES = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)
+NAMES = st.one_of(st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True), st.text(max_size=8))
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 VALUES = st.one_of(TEXT, st.integers(-(2**63), 2**63 - 1), st.lists(TEXT, max_size=3))
 
@@ -86,6 +86,10 @@ def test_bad_files_are_one_clear_error(conf: Path) -> None:
         read_profiles()
     result = CliRunner().invoke(cli, ["config", "show"])
     assert result.exit_code == 2 and "must be an integer" in result.stderr
+    conf.write_text("[other]\nkeep = 1\n")
+    with pytest.raises(InvalidInputError, match=r"holds more than \[profiles\] \(other\)"):
+        write_profile("default", {"org_id": "1"})
+    assert conf.read_text() == "[other]\nkeep = 1\n"
 
 
 def run(args: list[str], stdin: str | None = None) -> Result:

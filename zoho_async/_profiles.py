@@ -178,6 +178,11 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to a profile")
 
 
+def _toml_key(key: str) -> str:
+    """A bare key when TOML allows one, else a quoted one."""
+    return key if _NAME.fullmatch(key) else _toml_value(key)
+
+
 def dumps_profiles(profiles: Mapping[str, Mapping[str, Any]]) -> str:
     """The TOML text of flat profile tables (strings, numbers, lists of them).
 
@@ -191,8 +196,8 @@ def dumps_profiles(profiles: Mapping[str, Mapping[str, Any]]) -> str:
     """
     blocks = []
     for name, table in profiles.items():
-        lines = [f"[profiles.{name}]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        lines = [f"[profiles.{_toml_key(name)}]"]
+        lines += [f"{_toml_key(key)} = {_toml_value(value)}" for key, value in table.items()]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
@@ -221,9 +226,18 @@ def write_profile(
     path: Path | None = None,
 ) -> Path:
     """Merge ``values`` into profile ``name`` (``None`` values and ``remove`` keys are
-    dropped) and write the file with mode 0600; returns its path."""
+    dropped) and write the file with mode 0600; returns its path. The file is rewritten
+    from its profiles, so comments in it are not kept."""
     path = path or config_path()
     profiles = read_profiles(path)
+    with contextlib.suppress(FileNotFoundError):
+        others = set(tomllib.loads(path.read_text(encoding="utf-8"))) - {"profiles"}
+        if others:
+            # the file is rewritten from its profiles: refuse rather than drop the rest
+            raise InvalidInputError(
+                f"{path} holds more than [profiles] ({', '.join(sorted(others))}); move "
+                "that elsewhere or edit the profile by hand"
+            )
     table = dict(profiles.get(profile_name(name), {}))
     for key, value in values.items():
         if key not in PROFILE_KEYS and key not in SECRET_KEYS:
