@@ -170,3 +170,47 @@ def test_owner_api_checks_its_arguments() -> None:
         fake.issue_grant_code(ttl=0)
     with pytest.raises(ValueError):
         fake.issue_grant_code(scopes=())
+
+
+async def test_scopes_of_the_code_are_enforced(fake: FakeZoho, http: aiohttp.ClientSession) -> None:
+    url = fake.accounts_url + "/oauth/v2/token"
+    code = fake.issue_grant_code(scopes=["ZohoAnalytics.metadata.read"])
+    _, body = await post(http, url, data=exchange(fake, code))
+    access = body["access_token"]
+    assert await orgs_status(http, fake, access) == 200
+    ws = fake.datasources()[0]
+    sync = f"{fake.api_url}/restapi/v2/workspaces/{ws.workspace_id}/datasources/"
+    headers = {"Authorization": "Zoho-oauthtoken " + access, "ZANALYTICS-ORGID": ws.org_id}
+    async with http.post(sync + f"{ws.datasource_id}/sync", headers=headers) as resp:
+        assert resp.status == 401
+        assert (await resp.json(content_type=None))["data"]["errorCode"] == 8535
+    assert fake.stats.syncs_started.total() == 0
+    code = fake.issue_grant_code(scopes=["ZohoAnalytics.metadata.all"])
+    _, body = await post(http, url, data=exchange(fake, code))
+    headers["Authorization"] = "Zoho-oauthtoken " + body["access_token"]
+    async with http.post(sync + f"{ws.datasource_id}/sync", headers=headers) as resp:
+        assert resp.status == 204
+
+
+def test_login_asks_for_the_scopes_the_fake_requires() -> None:
+    from zoho_async.profiles import REQUIRED_SCOPES
+    from zoho_async.testing._accounts import DEFAULT_GRANT_SCOPES
+
+    assert tuple(REQUIRED_SCOPES) == DEFAULT_GRANT_SCOPES
+
+
+async def test_fake_mints_codes_on_its_own_path(
+    fake: FakeZoho, http: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    status, minted = await post(http, fake.api_url + "/_fake/grant-code", params={"ttl": "30"})
+    assert status == 200 and minted["expires_in"] == 30
+    assert minted["scope"] == "ZohoAnalytics.metadata.create,ZohoAnalytics.metadata.read"
+    assert fake.stats.token_requests == 0 and fake.stats.requests == 0
+    status, _ = await post(http, fake.api_url + "/_fake/grant-code", params={"ttl": "-1"})
+    assert status == 400
+    clock.now += 30
+    url = fake.accounts_url + "/oauth/v2/token"
+    assert await post(http, url, data=exchange(fake, minted["code"])) == (
+        200,
+        {"error": "invalid_code"},
+    )

@@ -203,6 +203,15 @@ class Accounts:
         expiry = self._expiry.get(token)
         return expiry is not None and now < expiry
 
+    def allows(self, token: str, needed: str) -> bool:
+        """Whether ``token``'s grant covers scope ``needed`` (e.g.
+        ``ZohoAnalytics.metadata.create``): named, or its group's ``.all``, or
+        ``ZohoAnalytics.fullaccess.all``."""
+        refresh = self._minted_by.get(token)
+        granted = set(self._refresh.get(refresh, SCOPE).split(",")) if refresh else {SCOPE}
+        service, group, _ = needed.split(".", 2)
+        return bool(granted & {needed, f"{service}.{group}.all", f"{service}.fullaccess.all"})
+
     def revoke_tokens(self) -> None:
         self._expiry.clear()
         self._minted_by.clear()

@@ -58,6 +58,16 @@ _TABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
 # The accounts server's routes: counted as token requests, never against the API's limits.
 ACCOUNTS_ROUTES = frozenset({"token", "revoke"})
 
+# The scope each route needs (Sync Data: metadata.create; the listings: metadata.read;
+# resources: inferred to be a read too). Tokens of the seeded refresh token have them all.
+ROUTE_SCOPES = {
+    "sync": "ZohoAnalytics.metadata.create",
+    **dict.fromkeys(
+        ("orgs", "workspaces", "workspace", "datasources", "resources"),
+        "ZohoAnalytics.metadata.read",
+    ),
+}
+
 # Routes Zoho counts as METADATA calls for the per-minute limit (inferred from their scopes).
 METADATA_ROUTES = frozenset({"orgs", "workspaces", "workspace", "datasources", "sync", "resources"})
 
@@ -241,6 +251,9 @@ class Engine:
             )
             if not self.accounts.is_valid(token, now):
                 return failure(8535)
+            needed = ROUTE_SCOPES.get(ticket.route)
+            if needed is not None and not self.accounts.allows(token, needed):
+                return failure(8535)  # Zoho answers a missing scope as an invalid token
             call = Call(ticket.route, ticket.args, ticket.org_id, ticket.config_raw, now)
             return self.api.handle(call)
 
