@@ -181,3 +181,16 @@ async def test_from_profile_env_overrides_profile_keywords_override_both(
     monkeypatch.delenv("ZOHO_ORG_ID")
     with pytest.raises(MissingCredentialsError, match="auth login --profile default"):
         AnalyticsSession.from_profile()  # no "default" profile, no ZOHO_* credentials
+
+
+def test_profile_rates_default_the_flags_and_flags_win(
+    conf: Path, fake: FakeZoho, memory_keyring: MemoryKeyring
+) -> None:
+    space = fake.datasources()[0].workspace_id
+    fake_profile(fake, "ci", metadata_rate=7777)
+    args = ["sync", space, "--profile", "ci", "--dry-run", "-f", "jsonl", "--no-token-cache"]
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    assert "at 7777 metadata calls a minute" in result.stderr
+    result = run([*args, "--metadata-rate", "5555"])
+    assert "at 5555 metadata calls a minute" in result.stderr
