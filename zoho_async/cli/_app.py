@@ -57,7 +57,8 @@ Exit codes:
 
 CREDENTIALS_HELP = """\b
 Credentials and settings come from the flags, the environment or a profile
-(zoho-async auth login; see 'zoho-async config show'):
+(zoho-async auth login; --profile or ZOHO_PROFILE, file ZOHO_CONFIG; see
+'zoho-async config show' and the README's Credentials section):
   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN, ZOHO_ORG_ID,
   ZOHO_DATA_CENTER (us, eu, in, au, cn, jp, sa, ca), ZOHO_API_URL,
   ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE, ZOHO_PROXY, ZOHO_CA_BUNDLE.
