@@ -268,11 +268,13 @@ def test_readme_path_fake_server_login_with_printed_code_then_sync_with_profile(
     try:
         assert server.stdout is not None
         login_line = ""
-        while not login_line:
+        for _ in range(40):  # the announcement is shorter: never wait past it
             line = server.stdout.readline()
             assert line, "fake-server exited early"
             if line.startswith("zoho-async auth login"):
                 login_line = line
+                break
+        assert login_line, "fake-server printed no login line with a grant code"
         args = shlex.split(login_line)[1:]
         logged = run(args, env)
         assert logged.exit_code == 0, logged.output
