@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shlex
 import stat
 import subprocess
 import sys
+import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,14 +269,20 @@ def test_readme_path_fake_server_login_with_printed_code_then_sync_with_profile(
     )  # fmt: skip
     try:
         assert server.stdout is not None
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = server.stdout
+
+        def pump() -> None:
+            for text in stdout:
+                lines.put(text)
+
+        threading.Thread(target=pump, daemon=True).start()
         login_line = ""
-        for _ in range(40):  # the announcement is shorter: never wait past it
-            line = server.stdout.readline()
-            assert line, "fake-server exited early"
+        while not login_line:
+            # a bound on waiting for output, so a missing line fails instead of hanging
+            line = lines.get(timeout=30)
             if line.startswith("zoho-async auth login"):
                 login_line = line
-                break
-        assert login_line, "fake-server printed no login line with a grant code"
         args = shlex.split(login_line)[1:]
         logged = run(args, env)
         assert logged.exit_code == 0, logged.output
