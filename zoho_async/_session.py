@@ -211,6 +211,27 @@ class AnalyticsSession:
         """
         return cls(**session_kwargs(environ, overrides))
 
+    @classmethod
+    def from_profile(cls, name: str | None = None, **overrides: Any) -> AnalyticsSession:
+        """A session from a profile of ``config.toml`` (what ``zoho-async auth login``
+        writes), its secrets from the OS keyring or the file.
+
+        ``name`` None: ``ZOHO_PROFILE``, else "default". ``ZOHO_*`` environment variables
+        override the profile; keywords override both. Setting keywords are the profile's
+        keys (``org_id``, ``data_center``, ``rate``, ``metadata_rate``, ...); any other
+        keyword goes to the constructor (``timeout=``, ``limits=``, ...). A profile's
+        ``shared`` and ``workspaces`` are for the command line and are not used here.
+        ``MissingCredentialsError`` when no client id, secret or refresh token is found.
+
+        Example::
+
+            async with AnalyticsSession.from_profile("work", timeout=60) as session:
+                print(await session.get_orgs())
+        """
+        from ._profiles import session_kwargs
+
+        return cls(**session_kwargs(name, overrides))
+
     def __repr__(self) -> str:
         cid = self._client_id
         shown = cid[:8] + "..." if len(cid) > 8 else cid

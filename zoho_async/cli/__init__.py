@@ -12,14 +12,16 @@ share), one module per command (``_sync``, ``_listings``, ``_demo``), the run be
 from __future__ import annotations
 
 from ._app import cli
+from ._auth_cmd import auth
 from ._demo import demo, fake_server
 from ._listings import datasources, orgs, workspaces
+from ._profiles_cli import config
 from ._summary import EXIT_INTERRUPTED
 from ._sync import sync
 
 __all__ = ["cli", "main"]
 
-for _command in (sync, orgs, workspaces, datasources, demo, fake_server):
+for _command in (sync, orgs, workspaces, datasources, demo, fake_server, auth, config):
     cli.add_command(_command)
 
 

@@ -26,6 +26,7 @@ from zoho_async import (
 )
 
 from ._config import REDACTOR, ConnectionSettings, default_shared, default_token_cache
+from ._profiles_cli import fill_secrets, profile_option
 from ._summary import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 __all__ = [
@@ -55,7 +56,9 @@ Exit codes:
 """
 
 CREDENTIALS_HELP = """\b
-Credentials and settings come from the environment (or the flags):
+Credentials and settings come from the flags, the environment or a profile
+(zoho-async auth login; --profile or ZOHO_PROFILE, file ZOHO_CONFIG; see
+'zoho-async config show' and the README's Credentials section):
   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN, ZOHO_ORG_ID,
   ZOHO_DATA_CENTER (us, eu, in, au, cn, jp, sa, ca), ZOHO_API_URL,
   ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE, ZOHO_PROXY, ZOHO_CA_BUNDLE.
@@ -148,6 +151,7 @@ def output_options(formats: tuple[str, ...]) -> Callable[[F], F]:
 def connection_options(func: F) -> F:
     """The credential and endpoint options shared by every command that talks to Zoho."""
     options = [
+        profile_option,
         click.option("--client-id", envvar="ZOHO_CLIENT_ID", help="OAuth client id."),
         click.option(
             "--client-secret",
@@ -229,6 +233,7 @@ def connection_options(func: F) -> F:
 
 def settings_from(kwargs: dict[str, Any], limits: Limits | None = None) -> ConnectionSettings:
     """Pop the :func:`connection_options` from a command's ``kwargs`` into settings."""
+    fill_secrets(kwargs)  # --profile's secrets, when no flag or variable gave them
     cache: Path | None = None
     if not kwargs.pop("no_token_cache"):
         given = kwargs.pop("token_cache")

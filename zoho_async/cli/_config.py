@@ -28,6 +28,7 @@ from zoho_async import (
     RedisCoordinator,
     SqliteCoordinator,
 )
+from zoho_async.profiles import CREDENTIALS_DOC
 
 __all__ = [
     "ENV_VARS",
@@ -143,7 +144,10 @@ class ConnectionSettings:
         ]
         if missing:
             raise MissingCredentialsError(
-                "missing credentials: set " + ", ".join(missing) + " (see --help)"
+                "missing credentials: run 'zoho-async auth login' (or set "
+                + ", ".join(missing)
+                + "); see the README's Credentials section, "
+                + CREDENTIALS_DOC
             )
         assert self.client_id
         assert self.client_secret

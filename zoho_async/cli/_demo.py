@@ -205,8 +205,31 @@ def _announce(
         f"export ZOHO_REFRESH_TOKEN={fake.refresh_token}",
         f"export ZOHO_ORG_ID={fake.default_org_id}",
         "",
+        *_login_hint(fake),
     ]
     print("\n".join(lines), flush=True)
+
+
+#: The printed grant code lasts as long as the API Console's longest choice, 10 minutes,
+#: so a reader has time to follow the README (a real code lasts 3 minutes by default).
+_PRINTED_CODE_TTL = 600.0
+
+
+def _login_hint(fake: FakeZoho) -> list[str]:
+    """A grant code, as a Self Client gives one, and how to get more: so that
+    ``auth login`` can be tried before a real account is involved."""
+    code = fake.issue_grant_code(ttl=_PRINTED_CODE_TTL)
+    return [
+        "  Or practise 'zoho-async auth login' (the Self Client flow) with this grant code,",
+        "  single use and valid 10 minutes:",
+        "",
+        f"zoho-async auth login --profile fake --api-url {fake.api_url} "
+        f"--accounts-url {fake.accounts_url} --client-id {fake.client_id} "
+        f"--client-secret {fake.client_secret} --code {code}",
+        "",
+        f"  Another code: curl -s -X POST {fake.api_url}/_fake/grant-code",
+        "",
+    ]
 
 
 # -- the commands ---------------------------------------------------------------------

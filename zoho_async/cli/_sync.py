@@ -25,6 +25,7 @@ from ._app import (
 )
 from ._config import REDACTOR, setup_logging
 from ._output import FORMATS
+from ._profiles_cli import profile_workspaces
 from ._run import SyncOptions, run_sync
 from ._targets import Key, previous_run, read_results, read_targets, spec_from_arguments
 
@@ -192,6 +193,8 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) 
         )
     if only_failed and not spec.empty:
         raise InvalidInputError("--only-failed takes its targets from FILE; name no others")
+    if spec.empty and not only_failed:  # none given: the profile's workspaces, if any
+        spec = spec_from_arguments((), profile_workspaces(), sync_interval_id=interval)
     if spec.empty and not only_failed:
         raise InvalidInputError(
             "nothing to sync: give a WORKSPACE_ID, --workspace or --targets (see --help)"

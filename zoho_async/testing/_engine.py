@@ -38,6 +38,9 @@ from ._world import World
 _PREFIX = "/restapi/v2"
 _TABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"/oauth/v2/token/?"), "token"),
+    ("POST", re.compile(r"/oauth/v2/token/revoke/?"), "revoke"),
+    # The fake's own: a Self Client grant code, for people trying `auth login` in a shell.
+    ("POST", re.compile(r"/_fake/grant-code/?"), "grant_code"),
     ("GET", re.compile(_PREFIX + r"/orgs/?"), "orgs"),
     ("GET", re.compile(_PREFIX + r"/workspaces/?"), "workspaces"),
     ("GET", re.compile(_PREFIX + r"/workspaces/(?P<which>owned|shared)/?"), "workspaces"),
@@ -51,6 +54,19 @@ _TABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     ("GET", re.compile(_PREFIX + r"/resources/?"), "resources"),
 )
+
+# The accounts server's routes: counted as token requests, never against the API's limits.
+ACCOUNTS_ROUTES = frozenset({"token", "revoke"})
+
+# The scope each route needs (Sync Data: metadata.create; the listings: metadata.read;
+# resources: inferred to be a read too). Tokens of the seeded refresh token have them all.
+ROUTE_SCOPES = {
+    "sync": "ZohoAnalytics.metadata.create",
+    **dict.fromkeys(
+        ("orgs", "workspaces", "workspace", "datasources", "resources"),
+        "ZohoAnalytics.metadata.read",
+    ),
+}
 
 # Routes Zoho counts as METADATA calls for the per-minute limit (inferred from their scopes).
 METADATA_ROUTES = frozenset({"orgs", "workspaces", "workspace", "datasources", "sync", "resources"})
@@ -183,7 +199,9 @@ class Engine:
             stats.recent_headers.append(stats.last_headers)
             stats.in_flight += 1
             stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
-            if route == "token":
+            if route == "grant_code":  # the fake's owner path: not Zoho traffic, not counted
+                return Ticket(route, args, None, True, None, {**form, **query}, None)
+            if route in ACCOUNTS_ROUTES:
                 stats.token_requests += 1
                 params = {**form, **query}
                 return Ticket(route, args, None, True, self.faults.take(route), params, None)
@@ -219,6 +237,10 @@ class Engine:
                 if token:
                     self.stats.tokens_issued.append(token)
                 return Reply(status, body)
+            if ticket.route == "grant_code":
+                return Reply(*self.accounts.mint_request(ticket.params, now))
+            if ticket.route == "revoke":
+                return Reply(*self.accounts.revoke_request(ticket.params))
             if not ticket.admitted:
                 # Refused before anything else: the request did nothing.
                 self.stats.rejected_rate_limited += 1
@@ -229,6 +251,9 @@ class Engine:
             )
             if not self.accounts.is_valid(token, now):
                 return failure(8535)
+            needed = ROUTE_SCOPES.get(ticket.route)
+            if needed is not None and not self.accounts.allows(token, needed):
+                return failure(8535)  # Zoho answers a missing scope as an invalid token
             call = Call(ticket.route, ticket.args, ticket.org_id, ticket.config_raw, now)
             return self.api.handle(call)
 

@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
+from ._accounts import DEFAULT_GRANT_SCOPES, GRANT_CODE_TTL
 from ._analytics import complete_sync, settle_sync
 from ._engine import DEFAULT_SYNC_DURATION, Engine, Settings, build_app
 from ._faults import Fault
@@ -375,10 +376,42 @@ class FakeZoho:
         with self._engine.lock:
             self._engine.accounts.expire_tokens()
 
-    def revoke_refresh_token(self) -> None:
-        """Revoke the refresh token: token requests answer ``invalid_code`` from now on."""
+    def revoke_refresh_token(self, refresh_token: str | None = None) -> None:
+        """Revoke a refresh token (default: :attr:`refresh_token`) and every access token
+        issued so far: its token requests answer ``invalid_code`` from now on."""
         with self._engine.lock:
-            self._engine.accounts.revoke_refresh_token()
+            self._engine.accounts.revoke_refresh_token(refresh_token)
+
+    def issue_grant_code(
+        self,
+        scopes: Sequence[str] = DEFAULT_GRANT_SCOPES,
+        ttl: float = GRANT_CODE_TTL,
+    ) -> str:
+        """A grant code, as the API Console's Self Client "Generate Code" gives one.
+
+        Exchange it at ``/oauth/v2/token`` with ``grant_type=authorization_code`` (and
+        :attr:`client_id` / :attr:`client_secret`) for a new refresh token. It is single
+        use and expires ``ttl`` seconds from now (Zoho's default: 3 minutes); after that it
+        answers ``{"error": "invalid_code"}``, as Zoho does. A running fake also mints
+        one for ``POST /_fake/grant-code`` (optional ``ttl`` seconds and ``scope``, comma
+        separated), answering ``{"code": ..., "expires_in": ...}``: a path of the fake's
+        own, for people following the README in a shell.
+
+        Example::
+
+            code = fake.issue_grant_code(ttl=60)
+            # zoho-async auth login --code CODE --accounts-url ...
+        """
+        engine = self._engine
+        with engine.lock:
+            return engine.accounts.issue_code(tuple(scopes), ttl, engine.clock()).code
+
+    @property
+    def refresh_tokens(self) -> list[str]:
+        """Every live refresh token, oldest first: the seeded one and those minted by grant
+        codes, less the revoked ones (a user holds at most 20; one more deletes the oldest)."""
+        with self._engine.lock:
+            return self._engine.accounts.refresh_tokens()
 
     def finish_sync(self, datasource_id: str) -> None:
         """Complete a sync in progress now (no-op when none is running)."""
@@ -391,7 +424,7 @@ class FakeZoho:
     def script(self, route: str, faults: Sequence[Fault]) -> None:
         """Answer the next ``len(faults)`` requests to ``route`` with these faults.
 
-        Routes: "token", "orgs", "workspaces", "workspace", "datasources", "sync",
+        Routes: "token", "revoke", "orgs", "workspaces", "workspace", "datasources", "sync",
         "resources", "unknown", or "*" (any analytics route, after its own queue).
 
         Example::
