@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from importlib.metadata import entry_points
 
 import pytest
@@ -16,6 +19,25 @@ from hypothesis import settings
 for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "ZOHO_PROXY", "ZOHO_CA_BUNDLE"):
     os.environ.pop(_name, None)
     os.environ.pop(_name.lower(), None)
+# Nor may a developer's own profiles and credentials reach a test: the CLI and
+# AnalyticsSession.from_profile read ZOHO_CONFIG's file (default: the user config
+# directory) and the ZOHO_* variables. Tests that want them set them.
+for _name in (
+    "ZOHO_PROFILE",
+    "ZOHO_CLIENT_ID",
+    "ZOHO_CLIENT_SECRET",
+    "ZOHO_REFRESH_TOKEN",
+    "ZOHO_ORG_ID",
+    "ZOHO_DATA_CENTER",
+    "ZOHO_API_URL",
+    "ZOHO_ACCOUNTS_URL",
+    "ZOHO_SHARED",
+    "ZOHO_TOKEN_CACHE",
+):
+    os.environ.pop(_name, None)
+_CONFIG_DIR = tempfile.mkdtemp(prefix="zoho-tests-config-")
+atexit.register(shutil.rmtree, _CONFIG_DIR, ignore_errors=True)
+os.environ["ZOHO_CONFIG"] = os.path.join(_CONFIG_DIR, "config.toml")
 
 _PLUGIN = "zoho_async.testing.pytest_plugin"
 pytest_plugins = (
