@@ -334,12 +334,12 @@ def logout(
             removed = store.delete(profile, "refresh_token")
             places = ["OS keyring" if r == "keyring" else "profile file" for r in removed]
             click.echo(
-                f"Deleted profile {profile!r}'s refresh token from the "
+                f"Deleted the refresh token of profile {profile!r} from the "
                 + " and the ".join(places)
                 + "."
             )
         if forget_client and store.delete(profile, "client_secret"):
-            click.echo(f"Deleted profile {profile!r}'s client secret.")
+            click.echo(f"Deleted the client secret of profile {profile!r}.")
 
 
 def _revoke_at_zoho(accounts_url: str, token: str) -> None:
