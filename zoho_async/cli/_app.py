@@ -52,6 +52,8 @@ Exit codes:
        open, --shared store unavailable, ...)
   3    authentication failure
   130  interrupted (Ctrl-C), after writing a result for every target
+  143  terminated (SIGTERM, e.g. timeout or a CI job's limit), handled like
+       Ctrl-C: a result for every target and the summary
 """
 
 CREDENTIALS_HELP = """\b
