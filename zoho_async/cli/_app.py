@@ -96,7 +96,10 @@ def _problem(exc: BaseException) -> click.ClickException | None:
         return InputProblem(REDACTOR(str(exc)))
     if isinstance(exc, CoordinatorUnavailableError):
         # the --shared store is part of the set-up: a usage problem, exit 2
-        return InputProblem(REDACTOR(f"shared state unavailable: {exc}"))
+        text = str(exc)
+        if not text.startswith("shared state unavailable"):
+            text = f"shared state unavailable: {text}"
+        return InputProblem(REDACTOR(text))
     if isinstance(exc, TokenError | AuthError):
         return AuthProblem(REDACTOR(f"authentication failed: {exc}"))
     if isinstance(exc, ZohoError):

@@ -133,13 +133,11 @@ def sync(**kwargs: Any) -> None:
             max_in_flight=kwargs.pop("max_in_flight"),
         )
         dry_run = kwargs.pop("dry_run")
+        # the settings and their paths first: a token cache that cannot be written must not
+        # leave an empty results file behind
+        settings = settings_from(kwargs, limits)
+        settings.check_paths()
         options = _sync_options(kwargs, fmt, quiet, dry_run)
-        try:
-            settings = settings_from(kwargs, limits)
-        except BaseException:
-            if options.journal is not None:
-                options.journal.close()
-            raise
         if dry_run:
             from ._plan import run_plan
 

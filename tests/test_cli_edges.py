@@ -1,0 +1,88 @@
+"""The command line's rough edges (issue 14): unusable cache paths, flag spellings, quiet and
+verbose, flag combinations, the Failures table, the demo's verdict. Click's runner against
+a FakeZoho served on a thread."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from zoho_async.cli import cli
+from zoho_async.testing import FakeZoho, Fault
+
+from .helpers import CLI_FAST, cli_env
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeZoho]:
+    built = FakeZoho.populated(
+        workspaces=1,
+        datasources_per_workspace=4,
+        mix=False,
+        requests_per_minute=None,
+        metadata_per_minute=None,
+    )
+    with FakeZoho.run_in_thread(built) as running:
+        yield running
+
+
+@pytest.fixture
+def env(fake: FakeZoho, tmp_path: Path) -> dict[str, str | None]:
+    return cli_env(fake, tmp_path)
+
+
+def run(args: list[str], env: dict[str, str | None]) -> Result:
+    if args and args[0] == "sync":
+        args = [*args, *CLI_FAST]
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def workspace(fake: FakeZoho) -> str:
+    return next(d.workspace_id for d in fake.datasources())
+
+
+def rows(text: str) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, text.splitlines()) if "kind" not in r]
+
+
+# -- an unusable token cache or shared-state path -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "said", "hint"),
+    [
+        # a path under a regular file: fails for root too, unlike a 0500 directory
+        (["--shared", "local"], "token cache", "--no-token-cache or --token-cache PATH"),
+        ([], "shared state (sqlite)", "--no-token-cache or --token-cache PATH"),
+        (["--shared", "sqlite:{file}/shared.db"], "shared state", "--shared local"),
+    ],
+)
+def test_unusable_cache_path_is_one_line_exit_2_and_no_results_file(
+    fake: FakeZoho,
+    env: dict[str, str | None],
+    tmp_path: Path,
+    extra: list[str],
+    said: str,
+    hint: str,
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = tmp_path / "out.jsonl"
+    env = {**env, "ZOHO_TOKEN_CACHE": str(blocker / "sub" / "tokens.json")}
+    extra = [arg.format(file=blocker) for arg in extra]
+    result = run(["sync", workspace(fake), "-o", str(out), *extra], env)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert said in result.stderr and hint in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()  # checked before the results file was opened
+    assert fake.stats.token_requests == 0
+    # the listings go through the same check
+    listed = run(["orgs", *extra], env)
+    assert listed.exit_code == 2
+    assert hint in listed.stderr and listed.stderr.count("\n") == 1
