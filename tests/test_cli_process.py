@@ -94,10 +94,18 @@ def test_signal_mid_run_writes_every_target_and_exits_128_plus_signal(
     assert started == {ds for ds, n in fake.stats.syncs_started.items() if n}
 
 
-def test_demo_completes_with_exit_1_and_clean_jsonl() -> None:
+def test_demo_exits_0_with_the_planned_failure_and_clean_jsonl() -> None:
     proc = subprocess.run(
         command(
-            "demo", "--workspaces", "2", "--datasources", "40", "--rate", "4000", "-f", "jsonl"
+            "demo",
+            "--workspaces",
+            "2",
+            "--datasources",
+            "40",
+            "--metadata-rate",
+            "4000",
+            "-f",
+            "jsonl",
         ),
         capture_output=True,
         text=True,
@@ -105,13 +113,39 @@ def test_demo_completes_with_exit_1_and_clean_jsonl() -> None:
         env=clean_env(),
         timeout=60,
     )
-    # the demo world has one datasource the user may not sync: documented exit 1
-    assert proc.returncode == 1, proc.stderr
+    # the forbidden datasource FAILS as the demo planned: `pip install ... && zoho-async
+    # demo` must succeed in a chain
+    assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     statuses = {r["status"] for r in rows}
     assert {"STARTED", "ALREADY_RUNNING", "QUOTA_EXHAUSTED", "SKIPPED", "FAILED"} <= statuses
     assert [r["error_code"] for r in rows if r["status"] == "FAILED"] == [7301]
     assert "Sync results" in proc.stderr
+    assert "FAILED (expected)" in proc.stderr
+    # the extra targets and the words are explained before the run
+    assert f"80 datasources make {len(rows)} targets" in proc.stderr
+    assert "Metadata calls are" in proc.stderr and '"no quota" is' in proc.stderr
+
+
+def test_demo_sigterm_writes_every_target_and_exits_143(tmp_path: Path) -> None:
+    out = tmp_path / "demo.jsonl"
+    # 240 metadata calls a minute: 40 targets take about 10 s, so the run is surely mid-way
+    proc = subprocess.Popen(
+        command("demo", "--workspaces", "1", "--datasources", "40", "--metadata-rate", "240",
+                "-f", "jsonl", "-o", str(out)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=clean_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # a first result: the run is under way
+    assert json.loads(first)["status"]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "Terminated (SIGTERM)" in err
+    rows = [r for r in map(json.loads, out.read_text().splitlines()) if "kind" not in r]
+    assert sorted(r["index"] for r in rows) == list(range(len(rows)))
+    assert len(rows) >= 40  # every target has its line, CANCELLED if never sent
+    assert "CANCELLED" in {r["status"] for r in rows}
 
 
 def test_fake_server_prints_what_to_use_and_serves_sync(tmp_path: Path) -> None:
@@ -124,7 +158,9 @@ def test_fake_server_prints_what_to_use_and_serves_sync(tmp_path: Path) -> None:
             "1",
             "--datasources",
             "3",
-            "--rate-limit",
+            "--metadata-rate",
+            "0",
+            "--rate",
             "0",
             "--plain",
         ),
