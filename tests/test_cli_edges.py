@@ -86,3 +86,13 @@ def test_unusable_cache_path_is_one_line_exit_2_and_no_results_file(
     listed = run(["orgs", *extra], env)
     assert listed.exit_code == 2
     assert hint in listed.stderr and listed.stderr.count("\n") == 1
+
+
+# -- fake-server ----------------------------------------------------------------------------
+
+
+def test_fake_server_refuses_a_non_loopback_address_it_cannot_advertise() -> None:
+    result = CliRunner().invoke(cli, ["fake-server", "--host", "10.1.2.3", "--port", "0"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "not a loopback address" in result.stderr and "0.0.0.0" in result.stderr

@@ -200,6 +200,30 @@ def test_fake_server_prints_what_to_use_and_serves_sync(tmp_path: Path) -> None:
     assert "stopped" in out
 
 
+def test_fake_server_on_every_address_prints_loopback_urls_and_old_flag_warns() -> None:
+    server = subprocess.Popen(
+        command("fake-server", "--host", "0.0.0.0", "--port", "0", "--rate-limit", "6"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=clean_env(),
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("export ZOHO_ORG_ID"):
+            line = server.stdout.readline()
+            assert line, "fake-server exited early"
+            lines.append(line)
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=15)
+    text = "".join(lines)
+    # URLs the CLI accepts (plain http only to loopback), and why they are not 0.0.0.0
+    assert "export ZOHO_API_URL=http://127.0.0.1:" in text
+    assert "0.0.0.0" not in text and "loopback" in text
+    # --rate-limit still works (as --metadata-rate) and says it is deprecated
+    assert "10 requests and 6 metadata calls a minute per org" in text
+    assert "--rate-limit is deprecated; use --metadata-rate" in err
+
+
 def test_missing_cli_extra_is_a_one_line_hint() -> None:
     code = "import sys; sys.modules['click'] = None; from zoho_async.__main__ import main; main()"
     proc = subprocess.run(

@@ -10,9 +10,11 @@ per-minute limit and the client's pacing up by the same factor, and hands the ru
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import math
 import signal
 import sys
+import urllib.parse
 from typing import TYPE_CHECKING
 
 import anyio
@@ -223,7 +225,10 @@ def serve_fake(
 
     ``rate`` and ``metadata_rate`` are the fake's limits a minute per org (0 or None: no
     limit); ``rate`` defaults to Zoho's ratio of ``metadata_rate`` (100 for 60).
+    ``InvalidInputError`` for a non-loopback ``host`` other than a wildcard (see
+    :func:`_loopback_for`).
     """
+    loopback = _loopback_for(host)  # before anything starts: a refused host changes nothing
     if rate is None:
         rate = _overall(metadata_rate) if metadata_rate else 0
     from zoho_async.testing import FakeZoho
@@ -248,7 +253,7 @@ def serve_fake(
         except OSError as exc:
             raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         try:
-            _announce(fake, workspaces, datasources, rate, metadata_rate, sync_duration)
+            _announce(fake, workspaces, datasources, rate, metadata_rate, sync_duration, loopback)
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break
@@ -261,6 +266,37 @@ def serve_fake(
     return 0
 
 
+_WILDCARD_NOTE = (
+    "  It listens on every address, but the URLs below use loopback: zoho-async and the SDK",
+    "  refuse plain http:// to any other host (credentials would cross the network in clear",
+    "  text). From another machine, tunnel the port: ssh -L PORT:127.0.0.1:PORT THIS-HOST.",
+)
+
+
+def _loopback_for(host: str) -> str | None:
+    """Check ``--host``: None for a loopback address (its URLs work as printed), the
+    loopback address to print for a wildcard one (0.0.0.0, ::); any other address is
+    refused (``InvalidInputError``), because the URLs it would print are refused too."""
+    name = host.strip().strip("[]")
+    if name == "localhost" or name.endswith(".localhost"):
+        return None
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None and address.is_loopback:
+        return None
+    if address is not None and address.is_unspecified:
+        return "[::1]" if address.version == 6 else "127.0.0.1"
+    raise InvalidInputError(
+        f"--host {host} is not a loopback address: the fake serves plain http://, and "
+        "zoho-async and the SDK refuse http:// to any host but 127.0.0.1, ::1 and localhost "
+        "(credentials would cross the network in clear text); use --host 127.0.0.1 (the "
+        "default) and tunnel the port from other machines (ssh -L), or --host 0.0.0.0 to "
+        "listen everywhere and use it over loopback"
+    )
+
+
 def _announce(
     fake: FakeZoho,
     workspaces: int,
@@ -268,7 +304,14 @@ def _announce(
     rate: int,
     metadata_rate: int,
     sync_duration: float,
+    loopback: str | None,
 ) -> None:
+    api_url = accounts_url = fake.api_url
+    if loopback is not None:
+        # listening on every address: this machine reaches it over loopback, the only
+        # plain-http host the CLI and the SDK accept
+        port = urllib.parse.urlsplit(fake.api_url).port
+        api_url = accounts_url = f"http://{loopback}:{port}"
     limits = [
         f"{rate} requests" if rate else "",
         f"{metadata_rate} metadata calls" if metadata_rate else "",
@@ -277,12 +320,13 @@ def _announce(
     limit = f"{shown} a minute per org" if shown else "no rate limit"
     syncs = f"syncs take {sync_duration:g} s" if sync_duration > 0 else "syncs finish at once"
     lines = [
-        f"FakeZoho is running at {fake.api_url} (Ctrl-C to stop)",
+        f"FakeZoho is running at {api_url} (Ctrl-C to stop)",
         f"  {workspaces} workspaces x {datasources} datasources, {limit}, {syncs}",
+        *(_WILDCARD_NOTE if loopback is not None else ()),
         "  These are the fake's own credentials, safe to share. Point your code at it with:",
         "",
-        f"export ZOHO_API_URL={fake.api_url}",
-        f"export ZOHO_ACCOUNTS_URL={fake.accounts_url}",
+        f"export ZOHO_API_URL={api_url}",
+        f"export ZOHO_ACCOUNTS_URL={accounts_url}",
         f"export ZOHO_CLIENT_ID={fake.client_id}",
         f"export ZOHO_CLIENT_SECRET={fake.client_secret}",
         f"export ZOHO_REFRESH_TOKEN={fake.refresh_token}",
@@ -361,7 +405,10 @@ def _check_zone(_ctx: click.Context, _param: click.Parameter, value: str) -> str
 
 
 @click.command("fake-server")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: loopback, or 0.0.0.0 / :: for every address (the "
+              "URLs printed still use loopback). Other addresses are refused: the CLI and "
+              "the SDK refuse plain http:// to them.")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port (0: any free port).")  # fmt: skip
 @click.option("--workspaces", "n_workspaces", type=click.IntRange(1), default=3,
