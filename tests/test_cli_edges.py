@@ -96,3 +96,45 @@ def test_fake_server_refuses_a_non_loopback_address_it_cannot_advertise() -> Non
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert "not a loopback address" in result.stderr and "0.0.0.0" in result.stderr
+
+
+# -- -q and -v ------------------------------------------------------------------------------
+
+
+def test_verbose_shows_refreshes_retries_and_pauses_one_line_each(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    fake.script(
+        "sync",
+        [
+            Fault(status=401, body=""),  # the token is refused: one refresh
+            Fault.rate_limited("0.1"),  # a pacing pause
+        ],
+    )
+    # a listing is safe to send again: a 503 there is retried
+    fake.script("datasources", [Fault(status=503, body="")])
+    result = run(["sync", workspace(fake), "-v", "-f", "jsonl", "--no-token-cache"], env)
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    assert "DEBUG" not in err
+    assert err.count("refreshing the access token") == 2  # the first token, then the refresh
+    assert "access token refused" in err
+    assert "rate limited by Zoho" in err and "pausing" in err
+    assert "retrying GET datasources" in err
+    for secret in (fake.client_secret, fake.refresh_token, *fake.stats.tokens_issued):
+        assert secret not in err
+
+
+def test_quiet_prints_nothing_when_all_is_well_and_only_failures_otherwise(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    ws = workspace(fake)
+    quiet = run(["sync", ws, "-q"], env)
+    assert quiet.exit_code == 0
+    assert quiet.stdout == "" and quiet.stderr == ""  # no table, notes or progress
+    fake.script("sync", [Fault.error(7301, 403)])
+    failed = run(["sync", ws, "-q", "--no-token-cache"], env)
+    assert failed.exit_code == 1
+    assert failed.stdout == ""
+    assert "Failures (1)" in failed.stderr and "7301" in failed.stderr
+    assert "Sync results" not in failed.stderr  # the counts are not an error
