@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from zoho_async import AnalyticsSession, UnknownDataCentreError
 from zoho_async.cli import cli
 from zoho_async.testing import FakeZoho, Fault
 
@@ -138,3 +139,69 @@ def test_quiet_prints_nothing_when_all_is_well_and_only_failures_otherwise(
     assert failed.stdout == ""
     assert "Failures (1)" in failed.stderr and "7301" in failed.stderr
     assert "Sync results" not in failed.stderr  # the counts are not an error
+
+
+# -- flag combinations ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dry-run", "--wait"], "--dry-run sends no sync; drop --wait"),
+        (["--dry-run", "--deadline", "5"], "--dry-run sends no sync; drop --deadline"),
+        (["--dry-run", "-o", "{tmp}/r.jsonl"], "--dry-run writes no results; drop --output"),
+        (["--wait-timeout", "5"], "--wait-timeout only applies with --wait"),
+        (["--sync-interval-id", "123"], "--sync-interval-id applies to DATASOURCE_IDs"),
+        (["--data-center", "mars"], "unknown data centre 'mars'"),
+    ],
+)
+def test_combinations_that_would_be_ignored_are_refused_in_one_line(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path, args: list[str], message: str
+) -> None:
+    args = [arg.format(tmp=tmp_path) for arg in args]
+    out = tmp_path / "out.jsonl"
+    if "-o" not in args:
+        args = [*args, "-o", str(out)]  # the results file must not be left behind
+    result = run(["sync", workspace(fake), *args], env)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "r.jsonl").exists()
+    assert fake.stats.token_requests == 0
+
+
+def test_data_centre_is_checked_even_with_both_url_overrides(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    assert env["ZOHO_API_URL"] and env["ZOHO_ACCOUNTS_URL"]  # both overrides set
+    result = run(["orgs", "--data-center", "mars"], env)
+    assert result.exit_code == 2
+    assert "unknown data centre 'mars'" in result.stderr
+    # the SDK constructor too
+    with pytest.raises(UnknownDataCentreError, match="mars"):
+        AnalyticsSession(
+            "id", "secret", "token", data_center="mars",
+            api_url=fake.api_url, accounts_url=fake.accounts_url,
+        )  # fmt: skip
+
+
+def test_dry_run_of_a_resume_shows_what_would_be_sent(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    ws = workspace(fake)
+    journal = tmp_path / "run.jsonl"
+    first = run(["sync", ws, "-o", str(journal), "-f", "jsonl"], env)
+    assert first.exit_code == 0, first.output
+    started = rows(first.stdout)[0]["datasource_id"]
+    # make one target not done: it is what a resume would send
+    lines = journal.read_text().splitlines()
+    kept = [line for line in lines if json.loads(line).get("datasource_id") != started]
+    journal.write_text("".join(f"{line}\n" for line in kept))
+    before = journal.read_text()
+    syncs = sum(fake.stats.syncs_started.values())
+    plan = run(["sync", ws, "--resume", str(journal), "--dry-run", "-f", "jsonl"], env)
+    assert plan.exit_code == 0, plan.output
+    assert "--output" not in plan.stderr
+    assert [r["datasource_id"] for r in rows(plan.stdout)] == [started]
+    assert journal.read_text() == before  # a dry run writes nothing
+    assert sum(fake.stats.syncs_started.values()) == syncs

@@ -19,6 +19,7 @@ from pathlib import Path
 import attrs
 
 from zoho_async import (
+    DATA_CENTRES,
     AnalyticsSession,
     Coordinator,
     FileTokenStore,
@@ -27,6 +28,7 @@ from zoho_async import (
     MissingCredentialsError,
     RedisCoordinator,
     SqliteCoordinator,
+    UnknownDataCentreError,
 )
 
 __all__ = [
@@ -106,7 +108,7 @@ class ConnectionSettings:
     client_secret: str | None = attrs.field(default=None, repr=False)
     refresh_token: str | None = attrs.field(default=None, repr=False)
     org_id: str | None = None
-    data_center: str = "us"
+    data_center: str = attrs.field(default="us")
     api_url: str | None = None
     accounts_url: str | None = None
     proxy: str | None = attrs.field(default=None, repr=False)  # may hold a password
@@ -116,6 +118,14 @@ class ConnectionSettings:
     limits: Limits | None = None
     shared: str = "local"  # what --shared / ZOHO_SHARED resolved to (see shared_coordinator)
     timeout: float = 30.0  # seconds per request
+
+    @data_center.validator
+    def _check_data_center(self, _attribute: object, value: str) -> None:
+        # checked here, when the settings are read, so a typo fails before the results
+        # file is opened, and even when --api-url and --accounts-url make it unused
+        if value.strip().lower() not in DATA_CENTRES:
+            valid = ", ".join(DATA_CENTRES)
+            raise UnknownDataCentreError(f"unknown data centre {value!r}; valid keys are: {valid}")
 
     def register_secrets(self) -> None:
         REDACTOR.add(self.client_secret, self.refresh_token, *proxy_secrets(self.proxy))
