@@ -4,16 +4,27 @@ a FakeZoho served on a thread."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
-from zoho_async import AnalyticsSession, UnknownDataCentreError
+from zoho_async import (
+    AnalyticsSession,
+    SyncResult,
+    SyncStatus,
+    SyncTarget,
+    UnknownDataCentreError,
+)
 from zoho_async.cli import cli
+from zoho_async.cli._progress import RATE_WINDOW, PlainProgress, calls_in_window
 from zoho_async.testing import FakeZoho, Fault
 
 from .helpers import CLI_FAST, cli_env
@@ -205,3 +216,39 @@ def test_dry_run_of_a_resume_shows_what_would_be_sent(
     assert [r["datasource_id"] for r in rows(plan.stdout)] == [started]
     assert journal.read_text() == before  # a dry run writes nothing
     assert sum(fake.stats.syncs_started.values()) == syncs
+
+
+# -- the progress rate ----------------------------------------------------------------------
+
+
+def test_displayed_rate_counts_the_last_minute_and_never_passes_the_limit() -> None:
+    # a pacer at 60 a minute with a burst of 10: ten turns at once, then one a second
+    # once the burst is paid back. The old average (done / elapsed) showed 65/min after
+    # 12 s; the count of the last minute shows 13, and never more than 60
+    sent = [0.0] * 10 + [float(s) for s in range(10, 130)]
+    assert 13 / 12 * 60 == 65  # what the average said
+    assert calls_in_window(sent, now=12.0) == 13
+    shown = [calls_in_window(sent, float(now)) for now in range(131)]
+    assert max(shown) == 60  # the limit the pacer keeps for any 60 s window, reached
+    assert calls_in_window([], now=5.0) == 0
+
+
+@given(st.lists(st.floats(min_value=0, max_value=600), max_size=200), st.floats(0, 700))
+def test_the_rate_is_at_most_the_most_any_minute_held(times: list[float], now: float) -> None:
+    times.sort()
+    shown = calls_in_window(times, now)
+    assert shown == sum(1 for t in times if now - RATE_WINDOW < t <= now)
+
+
+def test_progress_line_shows_requests_sent_in_the_last_minute() -> None:
+    stream = io.StringIO()
+    progress = PlainProgress(stream, interval=10.0)
+    progress.begin("Syncing", 3)
+    now = datetime.now(UTC)
+    target = SyncTarget("1001", "2002")
+    progress.advance(SyncResult(target, 0, SyncStatus.STARTED, attempts=1, started_at=now))
+    progress.advance(SyncResult(target, 1, SyncStatus.SKIPPED))  # no request: not counted
+    old = now - timedelta(seconds=61)  # sent more than a minute ago: not counted
+    progress.advance(SyncResult(target, 2, SyncStatus.STARTED, attempts=1, started_at=old))
+    assert "3/3 (100%)" in progress.line()
+    assert "1 sent in the last minute" in progress.line()

@@ -224,6 +224,33 @@ def test_fake_server_on_every_address_prints_loopback_urls_and_old_flag_warns() 
     assert "--rate-limit is deprecated; use --metadata-rate" in err
 
 
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [
+        ("bash", "complete -o nosort -F _zoho_async_completion zoho-async"),
+        ("zsh", "#compdef zoho-async"),
+        ("fish", "complete --no-files --command zoho-async"),
+    ],
+)
+def test_completion_script_for_each_documented_shell(shell: str, marker: str) -> None:
+    # what the README tells users to eval or save: _ZOHO_ASYNC_COMPLETE=<shell>_source
+    proc = subprocess.run(
+        command(), capture_output=True, text=True, cwd=ROOT, timeout=30,
+        env=clean_env(_ZOHO_ASYNC_COMPLETE=f"{shell}_source"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert marker in proc.stdout
+    # and the script's callback completes the commands
+    # fish passes the word being completed, bash and zsh its index
+    cword = "sy" if shell == "fish" else "1"
+    env = clean_env(
+        _ZOHO_ASYNC_COMPLETE=f"{shell}_complete", COMP_WORDS="zoho-async sy", COMP_CWORD=cword
+    )
+    done = subprocess.run(command(), capture_output=True, text=True, cwd=ROOT, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "sync" in done.stdout
+
+
 def test_missing_cli_extra_is_a_one_line_hint() -> None:
     code = "import sys; sys.modules['click'] = None; from zoho_async.__main__ import main; main()"
     proc = subprocess.run(
