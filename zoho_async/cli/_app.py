@@ -268,4 +268,6 @@ def cli() -> None:
     Try it without an account:  zoho-async demo
     Sync a whole workspace:     zoho-async sync 35130000001055707
     Sync some datasources:      zoho-async sync 35130000001055707 1767024000004595194
+    Shell completion (bash):    eval "$(_ZOHO_ASYNC_COMPLETE=bash_source zoho-async)"
+                                (zsh_source, fish_source for zsh and fish)
     """

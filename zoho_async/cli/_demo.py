@@ -127,6 +127,10 @@ def build_demo(
     )
 
 
+def _have(count: int) -> str:
+    return f"{count} of them has" if count == 1 else f"{count} of them have"
+
+
 def _introduction(
     world: DemoWorld, api_url: str, workspaces: int, rate: int, metadata_rate: int
 ) -> str:
@@ -134,10 +138,10 @@ def _introduction(
     calls = total + world.extra_targets + workspaces
     return (
         f"Demo: a fake Zoho Analytics at {api_url} with {total} datasources in "
-        f"{workspaces} workspaces: some already running, some out of quota, one you may "
+        f"{workspaces} workspace{'s' if workspaces != 1 else ''}: some already running, some out of quota, one you may "
         "not sync, one Local Drive file, some slow to answer.\n"
-        f"Targets: one per datasource and sync interval; {world.extra_targets} of them have "
-        f"two intervals, so {total} datasources make {total + world.extra_targets} targets.\n"
+        f"Targets: one per datasource and sync interval; {_have(world.extra_targets)} two "
+        f"intervals, so {total} datasources make {total + world.extra_targets} targets.\n"
         "Metadata calls are the requests Zoho limits to 60 a minute per org (Sync Data, "
         'listings); "no quota" is a datasource whose manual syncs for today are spent, so it '
         "is not called.\n"
