@@ -24,7 +24,9 @@ from zoho_async import (
     UnknownDataCentreError,
 )
 from zoho_async.cli import cli
+from zoho_async.cli._demo import build_demo
 from zoho_async.cli._progress import RATE_WINDOW, PlainProgress, calls_in_window
+from zoho_async.cli._summary import exit_code
 from zoho_async.testing import FakeZoho, Fault
 
 from .helpers import CLI_FAST, cli_env
@@ -252,3 +254,39 @@ def test_progress_line_shows_requests_sent_in_the_last_minute() -> None:
     progress.advance(SyncResult(target, 2, SyncStatus.STARTED, attempts=1, started_at=old))
     assert "3/3 (100%)" in progress.line()
     assert "1 sent in the last minute" in progress.line()
+
+
+# -- the demo -------------------------------------------------------------------------------
+
+
+def test_demo_wait_ends_with_every_outcome_and_exit_0(tmp_path: Path) -> None:
+    out = tmp_path / "demo.jsonl"
+    args = ["demo", "--workspaces", "1", "--datasources", "30", "--metadata-rate", "60000",
+            "--wait", "--sync-seconds", "0.2", "-f", "jsonl", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    results = rows(result.stdout)
+    assert len(results) == 31  # 30 datasources, one with two intervals
+    assert rows(out.read_text()) == results  # the demo's -o is a journal, as sync's
+    syncing = [r for r in results if r["status"] in ("STARTED", "ALREADY_RUNNING")]
+    assert syncing and all(r["outcome"] == "Success" for r in syncing)
+    assert [r["error_code"] for r in results if r["status"] == "FAILED"] == [7301]
+    assert "Outcomes (--wait)" in result.stderr
+
+
+def test_demo_fails_only_on_a_surprise() -> None:
+    world = build_demo(1, 30, 0.0, metadata_rate=600)
+    (forbidden,) = world.forbidden
+    other = next(d.datasource_id for d in world.fake.datasources() if d.datasource_id != forbidden)
+    denied = SyncResult(SyncTarget("1001", forbidden), 0, SyncStatus.FAILED, error_code=7301)
+    surprise = SyncResult(SyncTarget("1001", other), 1, SyncStatus.FAILED, error_code=7301)
+    other_error = SyncResult(SyncTarget("1001", forbidden), 2, SyncStatus.FAILED, error_code=8504)
+    started = SyncResult(SyncTarget("1001", other), 3, SyncStatus.STARTED)
+    assert world.expected(denied)
+    assert not world.expected(surprise) and not world.expected(other_error)
+    assert exit_code([denied, started], wait=False, interrupted=False, expected=world.expected) == 0
+    for unexpected in (surprise, other_error):
+        code = exit_code(
+            [denied, unexpected], wait=False, interrupted=False, expected=world.expected
+        )
+        assert code == 1

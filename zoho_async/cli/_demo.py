@@ -138,8 +138,8 @@ def _introduction(
     calls = total + world.extra_targets + workspaces
     return (
         f"Demo: a fake Zoho Analytics at {api_url} with {total} datasources in "
-        f"{workspaces} workspace{'s' if workspaces != 1 else ''}: some already running, some out of quota, one you may "
-        "not sync, one Local Drive file, some slow to answer.\n"
+        f"{workspaces} workspace{'s' if workspaces != 1 else ''}: some already running, "
+        "some out of quota, one you may not sync, one Local Drive file, some slow to answer.\n"
         f"Targets: one per datasource and sync interval; {_have(world.extra_targets)} two "
         f"intervals, so {total} datasources make {total + world.extra_targets} targets.\n"
         "Metadata calls are the requests Zoho limits to 60 a minute per org (Sync Data, "
