@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given
@@ -290,3 +291,40 @@ def test_demo_fails_only_on_a_surprise() -> None:
             [denied, unexpected], wait=False, interrupted=False, expected=world.expected
         )
         assert code == 1
+
+
+# -- one spelling per idea, and help for every option ------------------------------------------
+
+
+def test_every_command_spells_the_rates_alike_and_every_option_has_help() -> None:
+    for name in ("sync", "demo", "fake-server"):
+        command = cli.commands[name]
+        options = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        assert {"--rate", "--metadata-rate"} <= options, name
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"{name} {param.opts[0]} has no help"
+    shown = CliRunner().invoke(cli, ["fake-server", "--help"]).output
+    assert "--rate-limit" not in shown  # the deprecated alias works but is not advertised
+
+
+def test_demo_rate_is_all_requests_and_metadata_rate_the_metadata_calls() -> None:
+    args = ["demo", "--workspaces", "1", "--datasources", "5", "--metadata-rate", "6000",
+            "--rate", "9000", "--sync-seconds", "0", "-f", "jsonl"]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "scaled to 6000 metadata calls and 9000 requests a minute" in result.stderr
+
+
+def test_failures_table_shows_workspace_and_interval(
+    fake: FakeZoho, env: dict[str, str | None]
+) -> None:
+    ws = workspace(fake)
+    fake.script("sync", [Fault.error(7301, 403)])
+    result = run(["sync", ws, "--no-token-cache"], env)
+    assert result.exit_code == 1
+    header = next(line for line in result.stdout.splitlines() if "datasource" in line)
+    assert "workspace" in header and "interval" in header
+    failed = next(line for line in result.stdout.splitlines() if "7301" in line)
+    assert ws in failed

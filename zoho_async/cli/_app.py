@@ -60,7 +60,7 @@ CREDENTIALS_HELP = """\b
 Credentials and settings come from the environment (or the flags):
   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN, ZOHO_ORG_ID,
   ZOHO_DATA_CENTER (us, eu, in, au, cn, jp, sa, ca), ZOHO_API_URL,
-  ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE, ZOHO_PROXY, ZOHO_CA_BUNDLE.
+  ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE, ZOHO_PROXY, ZOHO_CA_BUNDLE, ZOHO_SHARED.
   HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured unless --proxy is given.
 """
 
@@ -132,10 +132,15 @@ def output_options(formats: tuple[str, ...]) -> Callable[[F], F]:
             "-v",
             "--verbose",
             count=True,
-            help="Log more to stderr: -v INFO, -vv DEBUG (secrets are never logged).",
+            help="Log more to stderr: -v token refreshes, retries and rate-limit pauses as "
+            "they happen, -vv every request too (DEBUG). Secrets are never logged.",
         )(func)
         func = click.option(
-            "-q", "--quiet", is_flag=True, help="No progress, notes or summary on stderr."
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="Print only errors: no progress, notes, warnings or summary; after a run, "
+            "the Failures table only if a result failed.",
         )(func)
         return click.option(
             "-f",

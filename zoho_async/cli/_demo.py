@@ -355,7 +355,8 @@ def _announce(
               metavar="N", help="Metadata calls (Sync Data, listings) a minute, for the fake "
               "and the client alike; Zoho allows 60, scaled up so the demo is quick.")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Also wait for the syncs' outcomes.")
-@click.option("-o", "--output", metavar="FILE", help="Write results as JSON Lines.")
+@click.option("-o", "--output", metavar="FILE",
+              help="Write results as JSON Lines: a journal, as sync's --output.")  # fmt: skip
 @click.option("--progress-interval", type=float, default=5.0, hidden=True)
 @click.option("--sync-seconds", type=click.FloatRange(min=0), default=_DEMO_SYNC_SECONDS,
               hidden=True)  # fmt: skip
