@@ -328,3 +328,13 @@ def test_failures_table_shows_workspace_and_interval(
     assert "workspace" in header and "interval" in header
     failed = next(line for line in result.stdout.splitlines() if "7301" in line)
     assert ws in failed
+
+
+def test_a_run_refused_before_any_result_leaves_no_results_file(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    bad = {**env, "ZOHO_CLIENT_SECRET": "not-the-right-secret-123"}
+    result = run(["sync", workspace(fake), "-o", str(out), "--no-token-cache"], bad)
+    assert result.exit_code == 3, result.output
+    assert not out.exists()  # it held only the journal's "run" line: nothing to resume

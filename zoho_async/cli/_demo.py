@@ -203,6 +203,7 @@ def run_demo(
             poll_interval=min(1.0, sync_seconds) if sync_seconds > 0 else 1.0,
             output=output,
             journal=journal,
+            fresh_output=journal is not None,
             fmt=fmt,
             quiet=quiet,
             progress_interval=progress_interval,

@@ -15,11 +15,13 @@ one included, and exits 143 (128 + 15), as a shell reports a process it killed.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import anyio
 import attrs
@@ -61,6 +63,9 @@ class SyncOptions:
     quiet: bool = False
     progress_interval: float = 10.0
     grace: float = 3.0
+    # the results file was created by this run (not appended to): removed again when the
+    # run fails before it recorded anything, so a failed start leaves no empty file behind
+    fresh_output: bool = False
     # results that are not ok but that the caller planned (the demo's forbidden datasource)
     expected: Expected = attrs.field(default=lambda _result: False, eq=False)
 
@@ -292,15 +297,19 @@ def run_sync(settings: ConnectionSettings, options: SyncOptions) -> int:
     progress = make_progress(sys.stderr, quiet=options.quiet, interval=options.progress_interval)
     sink = _Sink(options, progress)
     run = _BulkRun(settings, options, sink, Note(progress))
+    failed = True
     try:
         try:
             anyio.run(run.main)
         except KeyboardInterrupt:
             run.interrupted = True
         run.record_missing()
+        failed = False
     finally:
         progress.close()
         sink.close()
+        if failed and options.fresh_output and options.output:
+            _remove_if_unused(options.output)
     results = [sink.results[i] for i in sorted(sink.results)]
     duration = time.monotonic() - run.started
     _print_results(options, results, duration, run)
@@ -311,6 +320,24 @@ def run_sync(settings: ConnectionSettings, options: SyncOptions) -> int:
         terminated=run.terminated,
         expected=options.expected,
     )
+
+
+def _remove_if_unused(path: str) -> None:
+    """Delete a results file that holds nothing but the journal's ``run`` lines.
+
+    Anything else (an intent, a baseline, a result, a line that does not parse) may be
+    what a ``--resume`` needs, so the file is then kept.
+    """
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            row = json.loads(line) if line.strip() else {"kind": "run"}
+            if not isinstance(row, dict) or row.get("kind") != "run":
+                return
+        file.unlink()
+    except (OSError, ValueError):
+        return  # best effort: a file we cannot read or parse is left as it is
 
 
 def _print_results(

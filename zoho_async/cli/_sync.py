@@ -259,9 +259,11 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) 
         else:
             skip = previous.done()
             output = resume
+    fresh = False
     if output and journal is None and not dry_run:
         journal = Journal(output, fresh=True, redact=REDACTOR, warn=warn)
         journal.open()
+        fresh = True
     return SyncOptions(
         spec=spec,
         skip=skip,
@@ -271,6 +273,7 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) 
         poll_interval=kwargs.pop("poll_interval"),
         output=output,
         journal=journal,
+        fresh_output=fresh,
         fmt=fmt,
         quiet=quiet,
         progress_interval=kwargs.pop("progress_interval"),
