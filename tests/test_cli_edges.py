@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -338,3 +339,21 @@ def test_a_run_refused_before_any_result_leaves_no_results_file(
     result = run(["sync", workspace(fake), "-o", str(out), "--no-token-cache"], bad)
     assert result.exit_code == 3, result.output
     assert not out.exists()  # it held only the journal's "run" line: nothing to resume
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes through 0500"
+)
+def test_token_cache_under_a_read_only_directory_is_one_line(
+    fake: FakeZoho, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o500)
+    try:
+        env = {**env, "ZOHO_TOKEN_CACHE": str(home / ".cache" / "tokens.json")}
+        result = run(["orgs"], env)
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 1
+        assert "--no-token-cache or --token-cache PATH" in result.stderr
+    finally:
+        home.chmod(0o700)
