@@ -49,7 +49,8 @@ Exit codes:
        re-sent), or (--wait) ended otherwise or not in time
   2    usage or input error (bad ids, unreadable targets file, missing or
        unreadable --resume/--only-failed file, a results file another run has
-       open, --shared store unavailable, ...)
+       open, options that conflict, an unwritable token cache, --shared store
+       unavailable, ...)
   3    authentication failure
   130  interrupted (Ctrl-C), after writing a result for every target
   143  terminated (SIGTERM, e.g. timeout or a CI job's limit), handled like
