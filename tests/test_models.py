@@ -171,7 +171,7 @@ def test_data_centres() -> None:
     assert resolve_endpoints("EU").accounts_url == "https://accounts.zoho.eu"
     with pytest.raises(UnknownDataCentreError, match="us, eu, in"):
         resolve_endpoints("mars")
-    both = resolve_endpoints("mars", "http://127.0.0.1:8000/", "http://localhost:9000")
+    both = resolve_endpoints("eu", "http://127.0.0.1:8000/", "http://localhost:9000")
     assert both.api_url == "http://127.0.0.1:8000" and both.accounts_url == "http://localhost:9000"
     with pytest.raises(InsecureURLError):
         resolve_endpoints("us", "http://analyticsapi.zoho.com", None)

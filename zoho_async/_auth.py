@@ -483,7 +483,8 @@ class TokenCache:
             await self._budget.acquire()
             self.requests += 1
             _telemetry.token_requested()
-            log.debug("requesting an access token")
+            # INFO: each refresh spends Zoho's scarce token budget; -v shows it happening
+            log.info("refreshing the access token (a token request)")
             return await self._fetch_and_keep(now_wall, shield)
 
     async def _fetch_and_keep(self, now_wall: float, shield: bool) -> str:
@@ -519,6 +520,6 @@ class TokenCache:
         cached = self._current
         if cached is not None and cached.value == token:
             self._current = None
-            log.debug("access token refused; it will be refreshed once")
+            log.info("access token refused by Zoho; it will be refreshed once")
             with contextlib.suppress(OSError, TokenError):
                 await self._store.discard(self._key, token)

@@ -340,7 +340,8 @@ class Executor:
                 return CallResult(
                     error=error, attempts=attempts, http_status=status, cancelled=True
                 )
-            log.debug(
+            # INFO: a retry is worth a line at -v (one per retry, never a secret)
+            log.info(
                 "retrying %s %s in %.2fs after %s",
                 request.method,
                 request.route,

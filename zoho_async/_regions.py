@@ -75,19 +75,21 @@ def check_url(url: str, what: str) -> str:
 def resolve_endpoints(
     data_center: str = "us", api_url: str | None = None, accounts_url: str | None = None
 ) -> Endpoints:
-    """Pick the URLs: explicit overrides win; when both are set ``data_center`` is ignored.
+    """Pick the URLs: explicit overrides win over the data centre's.
+
+    ``data_center`` is checked even when both URLs are given: a typo such as ``"mars"``
+    must not pass silently only to bite once an override is removed.
 
     >>> resolve_endpoints("eu").api_url
     'https://analyticsapi.zoho.eu'
     """
-    if api_url is None or accounts_url is None:
-        key = data_center.strip().lower() if isinstance(data_center, str) else data_center
-        dc = DATA_CENTRES.get(key)
-        if dc is None:
-            valid = ", ".join(DATA_CENTRES)
-            raise UnknownDataCentreError(
-                f"unknown data centre {data_center!r}; valid keys are: {valid}"
-            )
-        api_url = api_url if api_url is not None else dc.api_url
-        accounts_url = accounts_url if accounts_url is not None else dc.accounts_url
+    key = data_center.strip().lower() if isinstance(data_center, str) else data_center
+    dc = DATA_CENTRES.get(key)
+    if dc is None:
+        valid = ", ".join(DATA_CENTRES)
+        raise UnknownDataCentreError(
+            f"unknown data centre {data_center!r}; valid keys are: {valid}"
+        )
+    api_url = api_url if api_url is not None else dc.api_url
+    accounts_url = accounts_url if accounts_url is not None else dc.accounts_url
     return Endpoints(check_url(api_url, "api_url"), check_url(accounts_url, "accounts_url"))

@@ -50,9 +50,12 @@ Exit codes:
        re-sent), or (--wait) ended otherwise or not in time
   2    usage or input error (bad ids, unreadable targets file, missing or
        unreadable --resume/--only-failed file, a results file another run has
-       open, --shared store unavailable, ...)
+       open, options that conflict, an unwritable token cache, --shared store
+       unavailable, ...)
   3    authentication failure
   130  interrupted (Ctrl-C), after writing a result for every target
+  143  terminated (SIGTERM, e.g. timeout or a CI job's limit), handled like
+       Ctrl-C: a result for every target and the summary
 """
 
 CREDENTIALS_HELP = """\b
@@ -61,7 +64,7 @@ Credentials and settings come from the flags, the environment or a profile
 'zoho-async config show' and the README's Credentials section):
   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN, ZOHO_ORG_ID,
   ZOHO_DATA_CENTER (us, eu, in, au, cn, jp, sa, ca), ZOHO_API_URL,
-  ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE, ZOHO_PROXY, ZOHO_CA_BUNDLE.
+  ZOHO_ACCOUNTS_URL, ZOHO_TOKEN_CACHE, ZOHO_PROXY, ZOHO_CA_BUNDLE, ZOHO_SHARED.
   HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured unless --proxy is given.
 """
 
@@ -97,7 +100,10 @@ def _problem(exc: BaseException) -> click.ClickException | None:
         return InputProblem(REDACTOR(str(exc)))
     if isinstance(exc, CoordinatorUnavailableError):
         # the --shared store is part of the set-up: a usage problem, exit 2
-        return InputProblem(REDACTOR(f"shared state unavailable: {exc}"))
+        text = str(exc)
+        if not text.startswith("shared state unavailable"):
+            text = f"shared state unavailable: {text}"
+        return InputProblem(REDACTOR(text))
     if isinstance(exc, TokenError | AuthError):
         return AuthProblem(REDACTOR(f"authentication failed: {exc}"))
     if isinstance(exc, ZohoError):
@@ -130,10 +136,15 @@ def output_options(formats: tuple[str, ...]) -> Callable[[F], F]:
             "-v",
             "--verbose",
             count=True,
-            help="Log more to stderr: -v INFO, -vv DEBUG (secrets are never logged).",
+            help="Log more to stderr: -v token refreshes, retries and rate-limit pauses as "
+            "they happen, -vv every request too (DEBUG). Secrets are never logged.",
         )(func)
         func = click.option(
-            "-q", "--quiet", is_flag=True, help="No progress, notes or summary on stderr."
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="Print only errors: no progress, notes, warnings or summary; after a run, "
+            "the Failures table only if a result failed.",
         )(func)
         return click.option(
             "-f",
@@ -268,4 +279,6 @@ def cli() -> None:
     Try it without an account:  zoho-async demo
     Sync a whole workspace:     zoho-async sync 35130000001055707
     Sync some datasources:      zoho-async sync 35130000001055707 1767024000004595194
+    Shell completion (bash):    eval "$(_ZOHO_ASYNC_COMPLETE=bash_source zoho-async)"
+                                (zsh_source, fish_source for zsh and fish)
     """

@@ -19,6 +19,7 @@ from pathlib import Path
 import attrs
 
 from zoho_async import (
+    DATA_CENTRES,
     AnalyticsSession,
     Coordinator,
     FileTokenStore,
@@ -27,6 +28,7 @@ from zoho_async import (
     MissingCredentialsError,
     RedisCoordinator,
     SqliteCoordinator,
+    UnknownDataCentreError,
 )
 from zoho_async.profiles import CREDENTIALS_DOC
 
@@ -110,7 +112,7 @@ class ConnectionSettings:
     client_secret: str | None = attrs.field(default=None, repr=False)
     refresh_token: str | None = attrs.field(default=None, repr=False)
     org_id: str | None = None
-    data_center: str = "us"
+    data_center: str = attrs.field(default="us")
     api_url: str | None = None
     accounts_url: str | None = None
     proxy: str | None = attrs.field(default=None, repr=False)  # may hold a password
@@ -121,13 +123,41 @@ class ConnectionSettings:
     shared: str = "local"  # what --shared / ZOHO_SHARED resolved to (see shared_coordinator)
     timeout: float = 30.0  # seconds per request
 
+    @data_center.validator
+    def _check_data_center(self, _attribute: object, value: str) -> None:
+        # checked here, when the settings are read, so a typo fails before the results
+        # file is opened, and even when --api-url and --accounts-url make it unused
+        if value.strip().lower() not in DATA_CENTRES:
+            valid = ", ".join(DATA_CENTRES)
+            raise UnknownDataCentreError(f"unknown data centre {value!r}; valid keys are: {valid}")
+
     def register_secrets(self) -> None:
         REDACTOR.add(self.client_secret, self.refresh_token, *proxy_secrets(self.proxy))
+
+    def check_paths(self) -> None:
+        """``InvalidInputError`` (one line, exit 2) when the token cache or the SQLite
+        shared state cannot be created or written, e.g. a read-only home in a container.
+
+        Called before anything is opened or written (the results file included), so the
+        failure leaves nothing behind and says which flag avoids it, instead of a
+        traceback from deep inside the first token request.
+        """
+        hint = "use --no-token-cache or --token-cache PATH"
+        spec = self.shared.strip()
+        if spec in ("", "local"):
+            if self.token_cache is not None:
+                _check_writable(self.token_cache, "token cache", hint)
+        elif spec.startswith("sqlite:") and spec.removeprefix("sqlite:"):
+            if spec != default_shared(self.token_cache):
+                hint = "use --shared local or --shared sqlite:PATH"  # chosen, not the default
+            path = Path(spec.removeprefix("sqlite:")).expanduser()
+            _check_writable(path, "shared state (sqlite)", hint)
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AnalyticsSession]:
         """An open session, with its shared coordinator (``--shared``) opened and closed
         around it; ``InvalidInputError`` for bad settings."""
+        self.check_paths()
         coordinator = shared_coordinator(self.shared)
         try:
             async with self._session(coordinator) as session:
@@ -172,6 +202,27 @@ class ConnectionSettings:
             trust_env=self.trust_env,
             ssl=self.ca_bundle,
         )
+
+
+def _check_writable(path: Path, what: str, hint: str) -> None:
+    """Create ``path``'s directory (as the stores would) and check it can be written.
+
+    Modes alone cannot tell (root writes through 0500), so creating the directory is the
+    real test; ``os.access`` then catches a read-only file system or a foreign directory.
+    """
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot create the {what} directory {parent}: {exc.strerror or exc}; {hint}"
+        ) from None
+    if not parent.is_dir():
+        raise InvalidInputError(f"cannot use {parent} for the {what}: not a directory; {hint}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (
+        path.exists() and (path.is_dir() or not os.access(path, os.R_OK | os.W_OK))
+    ):
+        raise InvalidInputError(f"cannot write the {what} {path}: permission denied; {hint}")
 
 
 def default_shared(token_cache: Path | None) -> str:

@@ -161,8 +161,9 @@ def orgs(fmt: str, quiet: bool, verbose: int, **kwargs: Any) -> None:
 
 @click.command(epilog=CREDENTIALS_HELP)
 @click.option(
-    "--kind", type=click.Choice(["all", "owned", "shared"]), default="all", show_default=True
-)
+    "--kind", type=click.Choice(["all", "owned", "shared"]), default="all", show_default=True,
+    help="Which workspaces: yours, those shared with you, or both.",
+)  # fmt: skip
 @output_options(FORMATS)
 @connection_options
 def workspaces(fmt: str, quiet: bool, verbose: int, kind: str, **kwargs: Any) -> None:

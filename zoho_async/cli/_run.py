@@ -8,15 +8,20 @@ for their turn are not sent) and allows ``grace`` seconds for requests in flight
 Ctrl-C, or the end of the grace period, cancels the run, and the SDK reports whatever was still in
 flight. Every target that never got a result is then recorded as CANCELLED, so the results
 file has one line per target, and the exit code is 130.
+
+SIGTERM (``timeout``, cron, CI, ``docker stop``) is handled exactly like Ctrl-C, a second
+one included, and exits 143 (128 + 15), as a shell reports a process it killed.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import anyio
 import attrs
@@ -35,7 +40,7 @@ from ._config import REDACTOR, ConnectionSettings
 from ._discover import discover, resolve_orgs
 from ._output import ResultStream, console_for, stdout_console, stdout_guard
 from ._progress import ProgressDisplay, make_progress
-from ._summary import exit_code, print_summary
+from ._summary import Expected, exit_code, print_summary
 from ._targets import Key, TargetSpec
 
 __all__ = ["SyncOptions", "run_sync"]
@@ -58,6 +63,11 @@ class SyncOptions:
     quiet: bool = False
     progress_interval: float = 10.0
     grace: float = 3.0
+    # the results file was created by this run (not appended to): removed again when the
+    # run fails before it recorded anything, so a failed start leaves no empty file behind
+    fresh_output: bool = False
+    # results that are not ok but that the caller planned (the demo's forbidden datasource)
+    expected: Expected = attrs.field(default=lambda _result: False, eq=False)
 
 
 class _Feed(Iterator[PlannedTarget]):
@@ -128,6 +138,7 @@ class _BulkRun:
         self.stop: anyio.Event | None = None  # the SDK's graceful stop, made in the loop
         self.scope: anyio.CancelScope | None = None  # made inside the event loop
         self.interrupted = False
+        self.terminated = False  # the (first) interruption was SIGTERM, not Ctrl-C
         self.interrupts = 0
         self.http_requests = 0
         self.token_requests = 0
@@ -204,12 +215,14 @@ class _BulkRun:
             journal=options.journal,
         )
 
-    # -- Ctrl-C ----------------------------------------------------------------------
+    # -- Ctrl-C and SIGTERM ------------------------------------------------------------
 
     async def _watch_signals(self) -> None:
         try:
-            with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                async for _ in signals:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    if not self.interrupted and signum == signal.SIGTERM:
+                        self.terminated = True
                     self._interrupt()
         except (NotImplementedError, ValueError, RuntimeError):
             # no signal handling here (Windows, a thread): Ctrl-C arrives as
@@ -219,8 +232,9 @@ class _BulkRun:
     def _interrupt(self) -> None:
         self.interrupted = True
         self.interrupts += 1
+        what = "Terminated (SIGTERM)" if self.terminated else "Interrupted"
         if self.feed is None or self.interrupts > 1 or self.options.grace <= 0:
-            self.note("Interrupted: stopping now")
+            self.note(f"{what}: stopping now")
             self._cancel()
             return
         # The SDK's stop: nothing queued in the pacer is sent any more, requests on the
@@ -228,9 +242,10 @@ class _BulkRun:
         self.feed.stop()
         if self.stop is not None:
             self.stop.set()
+        again = "SIGTERM" if self.terminated else "Ctrl-C"
         self.note(
-            f"Interrupted: no more syncs will be sent; waiting up to {self.options.grace:g} s "
-            "for requests in flight (Ctrl-C again to stop now)"
+            f"{what}: no more syncs will be sent; waiting up to {self.options.grace:g} s "
+            f"for requests in flight ({again} again to stop now)"
         )
         assert self._tg is not None
         self._tg.start_soon(self._grace_timer)
@@ -282,19 +297,47 @@ def run_sync(settings: ConnectionSettings, options: SyncOptions) -> int:
     progress = make_progress(sys.stderr, quiet=options.quiet, interval=options.progress_interval)
     sink = _Sink(options, progress)
     run = _BulkRun(settings, options, sink, Note(progress))
+    failed = True
     try:
         try:
             anyio.run(run.main)
         except KeyboardInterrupt:
             run.interrupted = True
         run.record_missing()
+        failed = False
     finally:
         progress.close()
         sink.close()
+        if failed and options.fresh_output and options.output:
+            _remove_if_unused(options.output)
     results = [sink.results[i] for i in sorted(sink.results)]
     duration = time.monotonic() - run.started
     _print_results(options, results, duration, run)
-    return exit_code(results, wait=options.wait, interrupted=run.interrupted)
+    return exit_code(
+        results,
+        wait=options.wait,
+        interrupted=run.interrupted,
+        terminated=run.terminated,
+        expected=options.expected,
+    )
+
+
+def _remove_if_unused(path: str) -> None:
+    """Delete a results file that holds nothing but the journal's ``run`` lines.
+
+    Anything else (an intent, a baseline, a result, a line that does not parse) may be
+    what a ``--resume`` needs, so the file is then kept.
+    """
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            row = json.loads(line) if line.strip() else {"kind": "run"}
+            if not isinstance(row, dict) or row.get("kind") != "run":
+                return
+        file.unlink()
+    except (OSError, ValueError):
+        return  # best effort: a file we cannot read or parse is left as it is
 
 
 def _print_results(
@@ -317,10 +360,12 @@ def _print_report(
         )
         sys.stdout.write(REDACTOR(report.to_json(indent=2, ensure_ascii=False)) + "\n")
         sys.stdout.flush()
-    if options.fmt == "table":
+    if options.quiet:
+        # --quiet prints errors only, on stderr: whatever the format, stdout keeps only
+        # what the format promises
+        console = console_for(sys.stderr)
+    elif options.fmt == "table":
         console = stdout_console()
-    elif options.quiet:
-        return
     else:
         console = console_for(sys.stderr)
     print_summary(
@@ -332,4 +377,7 @@ def _print_report(
         token_requests=run.token_requests,
         output=options.output,
         interrupted=run.interrupted,
+        terminated=run.terminated,
+        expected=options.expected,
+        errors_only=options.quiet,
     )

@@ -13,7 +13,8 @@ rule, :attr:`zoho_async.SyncResult.ok`, so ``report.ok`` is True exactly when th
      finish in time
 2    usage or input error (bad ids, unreadable targets or results file, unknown data centre)
 3    authentication failure (the access token could not be obtained or was refused)
-130  interrupted (Ctrl-C), after writing a result for every target
+130  interrupted (Ctrl-C, SIGINT), after writing a result for every target
+143  terminated (SIGTERM: ``timeout``, cron, CI), after writing a result for every target
 ==== =====================================================================================
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -36,6 +37,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "exit_code",
     "print_summary",
@@ -46,6 +48,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what shells report for a process killed by it
 
 AUTH_ERROR_TYPES = frozenset(
     {"AuthError", "TokenError", "TokenRefreshError", "TokenThrottledError"}
@@ -53,17 +56,37 @@ AUTH_ERROR_TYPES = frozenset(
 _SHOWN_FAILURES = 20
 
 
-def exit_code(results: Sequence[SyncResult], *, wait: bool, interrupted: bool) -> int:
+#: Whether a result that is not ok was expected all the same (the demo's forbidden
+#: datasource): such a result neither fails the exit code nor reads as a surprise.
+Expected = Callable[[SyncResult], bool]
+
+
+def _never(_result: SyncResult) -> bool:
+    return False
+
+
+def exit_code(
+    results: Sequence[SyncResult],
+    *,
+    wait: bool,
+    interrupted: bool,
+    terminated: bool = False,
+    expected: Expected = _never,
+) -> int:
     """The documented exit code of a run (see the module docstring).
 
     ``wait`` is kept for callers; a waited result says so itself (``SyncResult.waited``),
-    so the rule is :attr:`SyncResult.ok` alone, the same as ``SyncReport.ok``.
+    so the rule is :attr:`SyncResult.ok` alone, the same as ``SyncReport.ok``, except for
+    results the caller ``expected`` to fail. ``terminated`` (SIGTERM) wins over
+    ``interrupted``: 143 instead of 130.
     """
+    if terminated:
+        return EXIT_TERMINATED
     if interrupted:
         return EXIT_INTERRUPTED
     if any(r.error_type in AUTH_ERROR_TYPES for r in results):
         return EXIT_AUTH
-    if not all(r.ok for r in results):
+    if not all(r.ok or expected(r) for r in results):
         return EXIT_FAILED
     return EXIT_OK
 
@@ -97,9 +120,17 @@ def _message(result: SyncResult) -> str:
     return REDACTOR(_ZOHO_PREFIX.sub("", result.error_message or "") or "-")
 
 
-def _failures_table(failures: Sequence[SyncResult]) -> Table:
-    table = Table(title=f"Failures ({len(failures)})", title_justify="left")
-    table.add_column("datasource", no_wrap=True)  # ids are copied, never folded
+def _failures_table(failures: Sequence[SyncResult], expected: Expected) -> Table:
+    surprises = sum(1 for r in failures if not expected(r))
+    title = f"Failures ({len(failures)})"
+    if surprises < len(failures):
+        title = f"Failures ({len(failures)}, {len(failures) - surprises} expected)"
+    table = Table(title=title, title_justify="left")
+    # ids are copied, never folded; the workspace and the interval are what a user needs
+    # to find the datasource in Zoho and to name the target again with --targets
+    table.add_column("workspace", no_wrap=True)
+    table.add_column("datasource", no_wrap=True)
+    table.add_column("interval", no_wrap=True)
     table.add_column("name")
     table.add_column("status")
     table.add_column("code")  # Zoho's code, or the error class for network errors
@@ -107,13 +138,19 @@ def _failures_table(failures: Sequence[SyncResult]) -> Table:
     for r in failures[:_SHOWN_FAILURES]:
         t = r.target
         table.add_row(
-            t.datasource_id or f"workspace {t.workspace_id}",
+            t.workspace_id,
+            t.datasource_id or "-",
+            t.sync_interval_id or "-",
             t.name or "-",
-            r.status.value if not r.status.ok else f"outcome: {r.outcome or 'unknown'}",
+            _status(r) + (" (expected)" if expected(r) else ""),
             str(r.error_code) if r.error_code is not None else (r.error_type or "-"),
             _message(r),
         )
     return table
+
+
+def _status(r: SyncResult) -> str:
+    return r.status.value if not r.status.ok else f"outcome: {r.outcome or 'unknown'}"
 
 
 def _n(count: int, noun: str) -> str:
@@ -130,24 +167,42 @@ def print_summary(
     token_requests: int,
     output: str | None,
     interrupted: bool,
+    terminated: bool = False,
+    expected: Expected = _never,
+    errors_only: bool = False,
 ) -> None:
-    """Counts per status, outcomes (``--wait``), failures with codes and messages."""
+    """Counts per status, outcomes (``--wait``), failures with codes and messages.
+
+    ``errors_only`` (``--quiet``): the Failures table alone, and only when a result is not
+    ok and was not ``expected``; a run that went as planned prints nothing.
+    """
+    failures = [r for r in results if not r.ok]
+    if errors_only:
+        if any(not expected(r) for r in failures):
+            console.print(_failures_table(failures, expected))
+            _more(console, failures, output)
+        return
     console.print(_counts_table(results))
     if wait and any(r.status.syncing for r in results):
         console.print(_outcomes_table(results))
-    failures = [r for r in results if not r.ok]
     if failures:
-        console.print(_failures_table(failures))
-        if len(failures) > _SHOWN_FAILURES:
-            more = len(failures) - _SHOWN_FAILURES
-            where = f"see {output}" if output else "use --output FILE to keep them all"
-            console.print(f"... and {more} more ({where})")
+        console.print(_failures_table(failures, expected))
+        _more(console, failures, output)
     line = (
         f"{_n(len(results), 'target')} in {duration:.1f} s, {_n(http_requests, 'HTTP request')}, "
         f"{_n(token_requests, 'token request')}"
     )
     if output:
         line += f"; results in {output}"
-    if interrupted:
+    if terminated:
+        line = "Terminated (SIGTERM): " + line
+    elif interrupted:
         line = "Interrupted: " + line
     console.print(line, soft_wrap=True)
+
+
+def _more(console: Console, failures: Sequence[SyncResult], output: str | None) -> None:
+    if len(failures) > _SHOWN_FAILURES:
+        more = len(failures) - _SHOWN_FAILURES
+        where = f"see {output}" if output else "use --output FILE to keep them all"
+        console.print(f"... and {more} more ({where})")

@@ -134,13 +134,11 @@ def sync(**kwargs: Any) -> None:
             max_in_flight=kwargs.pop("max_in_flight"),
         )
         dry_run = kwargs.pop("dry_run")
+        # the settings and their paths first: a token cache that cannot be written must not
+        # leave an empty results file behind
+        settings = settings_from(kwargs, limits)
+        settings.check_paths()
         options = _sync_options(kwargs, fmt, quiet, dry_run)
-        try:
-            settings = settings_from(kwargs, limits)
-        except BaseException:
-            if options.journal is not None:
-                options.journal.close()
-            raise
         if dry_run:
             from ._plan import run_plan
 
@@ -166,6 +164,41 @@ def _warn_unconfirmed(keys: tuple[Key, ...], path: str, quiet: bool) -> None:
         )
 
 
+def _given(name: str) -> bool:
+    """Whether the option was given (on the command line or in the environment), not
+    left at its default."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    source = ctx.get_parameter_source(name)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _check_combinations(
+    kwargs: dict[str, Any],
+    *,
+    dry_run: bool,
+    datasources_named: bool,
+    targets_file: str | None,
+    interval: str | None,
+) -> None:
+    """Options that would be silently ignored in this combination: refused (exit 2), so
+    the user learns before the run that it will not do what they asked."""
+    wait = kwargs["wait"]
+    if dry_run:
+        for flag, given in (("--wait", wait), ("--deadline", kwargs["deadline"] is not None)):
+            if given:
+                raise InvalidInputError(f"--dry-run sends no sync; drop {flag}")
+    # (--poll-interval alone is left alone: scripts pass it to every run, waiting or not)
+    if not wait and _given("wait_timeout"):
+        raise InvalidInputError("--wait-timeout only applies with --wait")
+    if interval and not datasources_named and not targets_file:
+        raise InvalidInputError(
+            "--sync-interval-id applies to DATASOURCE_IDs or --targets rows; a whole "
+            "workspace syncs every interval of each datasource"
+        )
+
+
 def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) -> SyncOptions:
     """Validate the target options and read every input file before any request.
 
@@ -176,10 +209,11 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) 
     interval = kwargs.pop("sync_interval_id")
     resume, only_failed = kwargs.pop("resume"), kwargs.pop("only_failed")
     output = kwargs.pop("output")
-    spec = spec_from_arguments(
-        kwargs.pop("ids"), kwargs.pop("workspaces"), sync_interval_id=interval
-    )
+    ids = kwargs.pop("ids")
     targets_file = kwargs.pop("targets_file")
+    _check_combinations(kwargs, dry_run=dry_run, datasources_named=len(ids) > 1,
+                        targets_file=targets_file, interval=interval)  # fmt: skip
+    spec = spec_from_arguments(ids, kwargs.pop("workspaces"), sync_interval_id=interval)
     if targets_file:
         spec = spec + read_targets(targets_file, sync_interval_id=interval)
     if resume and only_failed:
@@ -228,9 +262,11 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) 
         else:
             skip = previous.done()
             output = resume
+    fresh = False
     if output and journal is None and not dry_run:
         journal = Journal(output, fresh=True, redact=REDACTOR, warn=warn)
         journal.open()
+        fresh = True
     return SyncOptions(
         spec=spec,
         skip=skip,
@@ -240,6 +276,7 @@ def _sync_options(kwargs: dict[str, Any], fmt: str, quiet: bool, dry_run: bool) 
         poll_interval=kwargs.pop("poll_interval"),
         output=output,
         journal=journal,
+        fresh_output=fresh,
         fmt=fmt,
         quiet=quiet,
         progress_interval=kwargs.pop("progress_interval"),
