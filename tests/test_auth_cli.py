@@ -263,7 +263,7 @@ def test_readme_path_fake_server_login_with_printed_code_then_sync_with_profile(
     server_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
     server = subprocess.Popen(
         [sys.executable, "-m", "zoho_async", "fake-server", "--port", "0", "--plain",
-         "--workspaces", "1", "--datasources", "3", "--rate-limit", "0",
+         "--workspaces", "1", "--datasources", "3", "--metadata-rate", "0",
          "--sync-duration", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=server_env,
     )  # fmt: skip
