@@ -7,6 +7,7 @@ SQLite file), as separate processes would have; the fake counts what reaches Zoh
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -244,4 +245,26 @@ def test_cli_with_an_unreachable_store_exits_2_without_its_password(tmp_path: Pa
     assert result.exit_code == 2, result.output
     assert "shared state unavailable" in result.output
     assert "s3cret-pass" not in result.output
+    assert fake.stats.token_requests == 0 and fake.stats.sync_calls.total() == 0
+
+
+def test_cli_without_redis_py_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from zoho_async.cli import cli
+
+    from .helpers import cli_env
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # how Python marks a module as absent
+    with FakeZoho.run_in_thread() as fake:
+        fake.add_org(is_default=True)
+        fake.add_workspace(str(fake.default_org_id), "1001")
+        env = cli_env(fake, tmp_path)
+        env["ZOHO_SHARED"] = "redis://user:s3cret-pass@127.0.0.1:1/0"
+        result = CliRunner().invoke(cli, ["sync", "1001"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "pip install 'zoho-async[redis]'" in result.output
+    assert "s3cret-pass" not in result.output and "Traceback" not in result.output
     assert fake.stats.token_requests == 0 and fake.stats.sync_calls.total() == 0

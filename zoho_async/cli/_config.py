@@ -9,6 +9,7 @@ libraries; one last filter on everything written is cheap and catches what revie
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -246,6 +247,12 @@ def shared_coordinator(spec: str) -> Coordinator | None:
             raise InvalidInputError("--shared sqlite:PATH needs a path")
         return SqliteCoordinator(Path(path).expanduser())
     if text.startswith(("redis://", "rediss://", "unix://")):
+        # checked here, before any request: the coordinator imports redis-py only when it
+        # opens, inside the run, where an ImportError would end in a traceback
+        if importlib.util.find_spec("redis") is None:
+            raise InvalidInputError(
+                "--shared redis://... needs redis-py: pip install 'zoho-async[redis]'"
+            )
         return RedisCoordinator(text)
     raise InvalidInputError(
         "--shared must be local, sqlite:PATH or a redis:// / rediss:// URL, got " + redact_url(text)
