@@ -22,6 +22,7 @@ from zoho_async._profiles import (
     resolve_settings,
     write_profile,
 )
+from zoho_async._profiles import session_kwargs as profile_session_kwargs
 from zoho_async.cli import cli
 from zoho_async.testing import FakeZoho
 
@@ -181,6 +182,18 @@ async def test_from_profile_env_overrides_profile_keywords_override_both(
     monkeypatch.delenv("ZOHO_ORG_ID")
     with pytest.raises(MissingCredentialsError, match="auth login --profile default"):
         AnalyticsSession.from_profile()  # no "default" profile, no ZOHO_* credentials
+
+
+def test_from_profile_takes_the_environments_proxy_and_ca_bundle(
+    conf: Path, fake: FakeZoho, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a profile holds no proxy or CA file: from_profile reads them as from_env does
+    fake_profile(fake, "work")
+    monkeypatch.setenv("ZOHO_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("ZOHO_CA_BUNDLE", "/etc/ssl/corp.pem")
+    kwargs = profile_session_kwargs("work", {})
+    assert kwargs["proxy"] == "http://127.0.0.1:3128" and kwargs["ssl"] == "/etc/ssl/corp.pem"
+    assert profile_session_kwargs("work", {"proxy": None})["proxy"] is None  # keywords win
 
 
 def test_profile_rates_default_the_flags_and_flags_win(
