@@ -47,6 +47,7 @@ from ._errors import (
     UnknownDataCentreError,
     ZohoError,
 )
+from ._grant import GrantedTokens, exchange_grant_code, revoke_refresh_token
 from ._journal import Journal, JournalInUseError, JournalState
 from ._models import Datasource, Org, SyncConfig, SyncInterval, WorkspaceInfo, parse_zoho_time
 from ._pacing import Limits
@@ -84,6 +85,7 @@ __all__ = [
     "CoordinatorUnavailableError",
     "Datasource",
     "FileTokenStore",
+    "GrantedTokens",
     "InsecureURLError",
     "InvalidConfigError",
     "InvalidIdError",
@@ -135,6 +137,8 @@ __all__ = [
     "ZohoError",
     "__version__",
     "check_id",
+    "exchange_grant_code",
     "is_ok",
     "parse_zoho_time",
+    "revoke_refresh_token",
 ]

@@ -10,16 +10,27 @@ the OS keyring, or, without a usable keyring, in the profile file with mode 0600
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
+import attrs
 import click
 
-from zoho_async import DATA_CENTRES, AnalyticsSession, InvalidInputError
+from zoho_async import (
+    DATA_CENTRES,
+    AnalyticsSession,
+    GrantedTokens,
+    InvalidInputError,
+    ProtocolError,
+    TokenError,
+    TokenRefreshError,
+    TransportError,
+    exchange_grant_code,
+    revoke_refresh_token,
+)
 from zoho_async.profiles import REQUIRED_SCOPES, SecretStore, resolve_endpoints, write_profile
 
 from ._app import (
@@ -31,14 +42,15 @@ from ._app import (
     errors_to_exit_codes,
     settings_from,
 )
-from ._config import REDACTOR, setup_logging
+from ._config import REDACTOR, proxy_secrets, setup_logging
 from ._profiles_cli import profile_option, secret_sources
 
 __all__ = ["auth", "console_url", "login_steps"]
 
 #: Zoho's default lifetime of a grant code, in minutes (the console offers up to 10).
 CODE_MINUTES = 3
-_TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def console_url(accounts_url: str) -> str:
@@ -79,71 +91,64 @@ def login_steps(data_center: str, accounts_url: str) -> str:
     return "\n".join(lines)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+@attrs.frozen
+class Network:
+    """How ``login`` and ``logout`` reach the accounts server: as every other command
+    does (``--proxy``/``ZOHO_PROXY``, else the environment's; ``--ca-bundle``)."""
 
+    proxy: str | None = None
+    ca_bundle: str | None = None
 
-async def _post(
-    url: str, *, data: dict[str, str] | None = None, params: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    """POST and read a JSON answer; (status, None) for a body that is not JSON."""
-    host = urlsplit(url).hostname or ""
-    # the environment's proxy is for reaching Zoho, never a local fake
-    trust_env = not _loopback(host)
-    async with (
-        aiohttp.ClientSession(timeout=_TIMEOUT, trust_env=trust_env) as http,
-        http.post(url, data=data, params=params) as resp,
-    ):
-        text = await resp.text()
-    try:
-        return resp.status, json.loads(text)
-    except ValueError:
-        return resp.status, None
+    def kwargs(self) -> dict[str, Any]:
+        return {"proxy": self.proxy or None, "ssl": self.ca_bundle or None}
 
 
 def exchange_code(
-    accounts_url: str, client_id: str, client_secret: str, code: str
-) -> dict[str, Any]:
-    """Exchange a grant code for tokens; one-line click errors for Zoho's refusals."""
-    form = {
-        "grant_type": "authorization_code",
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "code": code,
-    }
+    accounts_url: str, client_id: str, client_secret: str, code: str, network: Network
+) -> GrantedTokens:
+    """Exchange a grant code for tokens (the SDK's :func:`exchange_grant_code`); one-line
+    errors for Zoho's refusals."""
+    call = functools.partial(
+        exchange_grant_code,
+        code,
+        client_id=client_id,
+        client_secret=client_secret,
+        accounts_url=accounts_url,
+        **network.kwargs(),
+    )
     try:
-        status, body = anyio.run(_post_form, accounts_url + "/oauth/v2/token", form)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise RunProblem(REDACTOR(f"cannot reach {accounts_url}: {exc}")) from None
-    error = body.get("error") if isinstance(body, dict) else None
-    if error == "invalid_code":
-        raise AuthProblem(
-            "grant code rejected (invalid_code): expired or already used: generate a new "
-            f"code, they last {CODE_MINUTES} minutes unless you chose longer"
-        )
-    if error == "invalid_client":
-        raise AuthProblem(
-            f"client rejected (invalid_client): check the client id and secret, and that "
-            f"{accounts_url} is your data centre's accounts server (--data-center)"
-        )
-    if error or not isinstance(body, dict) or not body.get("refresh_token"):
-        detail = error or f"HTTP {status}, no refresh token in the answer"
-        raise AuthProblem(REDACTOR(f"grant code exchange failed: {detail}"))
-    return body
+        return anyio.run(call)
+    except TokenRefreshError as exc:
+        if exc.error.lower() == "invalid_code":
+            raise AuthProblem(
+                "grant code rejected (invalid_code): expired or already used: generate a "
+                f"new code, they last {CODE_MINUTES} minutes unless you chose longer"
+            ) from None
+        if exc.error.lower() == "invalid_client":
+            raise AuthProblem(
+                f"client rejected (invalid_client): check the client id and secret, and that "
+                f"{accounts_url} is your data centre's accounts server (--data-center)"
+            ) from None
+        raise AuthProblem(REDACTOR(f"grant code exchange failed: {exc}")) from None
+    except (TransportError, ProtocolError, TokenError) as exc:
+        raise RunProblem(REDACTOR(f"grant code exchange failed: {exc}")) from None
 
 
-async def _post_form(url: str, form: dict[str, str]) -> tuple[int, Any]:
-    return await _post(url, data=form)
-
-
-async def _revoke(url: str, token: str) -> tuple[int, Any]:
-    # Zoho documents the token as a query parameter; it is dead once this succeeds.
-    return await _post(url, params={"token": token})
+def network_options(func: F) -> F:
+    """``--proxy`` and ``--ca-bundle``, as :func:`connection_options` spells them."""
+    func = click.option(
+        "--ca-bundle",
+        envvar="ZOHO_CA_BUNDLE",
+        type=click.Path(exists=True, dir_okay=False),
+        metavar="FILE",
+        help="PEM file of the CAs to trust for the accounts server's TLS.",
+    )(func)
+    return click.option(
+        "--proxy",
+        envvar="ZOHO_PROXY",
+        metavar="URL",
+        help="HTTP proxy to the accounts server (default: HTTPS_PROXY from the environment).",
+    )(func)
 
 
 # -- the commands ---------------------------------------------------------------------
@@ -173,6 +178,7 @@ def auth() -> None:
               "prefer the prompt or ZOHO_CLIENT_SECRET to the flag).")  # fmt: skip
 @click.option("--org-id", envvar="ZOHO_ORG_ID", help="Default organisation id to store.")
 @click.option("--code", help="The grant code (prompted, hidden, when not given).")
+@network_options
 def login(
     new_profile: str,
     data_center: str,
@@ -182,6 +188,8 @@ def login(
     client_secret: str | None,
     org_id: str | None,
     code: str | None,
+    proxy: str | None,
+    ca_bundle: str | None,
 ) -> None:
     """Exchange a grant code for a refresh token and store it in PROFILE.
 
@@ -208,10 +216,11 @@ def login(
             code = click.prompt("Grant code", hide_input=True, err=True).strip()
         if not (client_id and client_secret and code):
             raise InputProblem("the client id, client secret and grant code must not be empty")
-        REDACTOR.add(client_secret, code)
-        body = exchange_code(endpoints.accounts_url, client_id, client_secret, code)
-        refresh_token = str(body["refresh_token"])
-        REDACTOR.add(refresh_token, str(body.get("access_token") or ""))
+        REDACTOR.add(client_secret, code, *proxy_secrets(proxy))
+        network = Network(proxy, ca_bundle)
+        tokens = exchange_code(endpoints.accounts_url, client_id, client_secret, code, network)
+        refresh_token = tokens.refresh_token
+        REDACTOR.add(refresh_token, tokens.access_token)
         path = write_profile(
             profile,
             {
@@ -234,7 +243,7 @@ def login(
             "where that is not acceptable",
             err=True,
         )
-    scope = body.get("scope")
+    scope = tokens.scope
     click.echo(
         f"Logged in: profile {profile!r}, data centre {data_center}"
         + (f", scopes {scope}" if scope else "")
@@ -307,12 +316,15 @@ def _status(session: AnalyticsSession, orgs: list[Any], left: float | None) -> d
 @click.option("--accounts-url", envvar="ZOHO_ACCOUNTS_URL", help="Override the accounts URL.")
 @click.option("--all", "forget_client", is_flag=True,
               help="Also delete the stored client secret.")  # fmt: skip
+@network_options
 def logout(
     profile: str,
     data_center: str,
     api_url: str | None,
     accounts_url: str | None,
     forget_client: bool,
+    proxy: str | None,
+    ca_bundle: str | None,
 ) -> None:
     """Revoke PROFILE's refresh token at Zoho and delete it locally (keyring and file).
 
@@ -329,8 +341,8 @@ def logout(
         if token is None:
             click.echo(f"No refresh token stored for profile {profile!r}: nothing to revoke.")
         else:
-            REDACTOR.add(token)
-            _revoke_at_zoho(endpoints.accounts_url, token)
+            REDACTOR.add(token, *proxy_secrets(proxy))
+            _revoke_at_zoho(endpoints.accounts_url, token, Network(proxy, ca_bundle))
             removed = store.delete(profile, "refresh_token")
             places = ["OS keyring" if r == "keyring" else "profile file" for r in removed]
             click.echo(
@@ -342,17 +354,17 @@ def logout(
             click.echo(f"Deleted the client secret of profile {profile!r}.")
 
 
-def _revoke_at_zoho(accounts_url: str, token: str) -> None:
-    url = accounts_url + "/oauth/v2/token/revoke"
+def _revoke_at_zoho(accounts_url: str, token: str, network: Network) -> None:
+    call = functools.partial(
+        revoke_refresh_token, token, accounts_url=accounts_url, **network.kwargs()
+    )
     try:
-        status, body = anyio.run(_revoke, url, token)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        problem = f"cannot reach {accounts_url}: {exc}"
+        anyio.run(call)
+    except (TransportError, ProtocolError, TokenError, InvalidInputError) as exc:
+        problem = str(exc)
     else:
-        if status == 200 and isinstance(body, dict) and body.get("status") == "success":
-            click.echo(f"Revoked the refresh token at {accounts_url}.")
-            return
-        problem = f"{accounts_url} answered HTTP {status}"
+        click.echo(f"Revoked the refresh token at {accounts_url}.")
+        return
     click.echo(
         REDACTOR(
             f"warning: could not revoke the refresh token ({problem}); deleting it here "
