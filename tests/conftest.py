@@ -11,6 +11,8 @@ from importlib.metadata import entry_points
 import pytest
 from hypothesis import settings
 
+from .helpers import CLI_ENV_NAMES
+
 # The fake's fixtures come from the package's pytest11 entry point once it is installed
 # (pip install -e .). Before that, load them here; never both, which pytest refuses.
 # Every test talks to servers on loopback. A proxy of the machine's environment (a CI
@@ -22,18 +24,7 @@ for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "ZOHO_PROXY"
 # Nor may a developer's own profiles and credentials reach a test: the CLI and
 # AnalyticsSession.from_profile read ZOHO_CONFIG's file (default: the user config
 # directory) and the ZOHO_* variables. Tests that want them set them.
-for _name in (
-    "ZOHO_PROFILE",
-    "ZOHO_CLIENT_ID",
-    "ZOHO_CLIENT_SECRET",
-    "ZOHO_REFRESH_TOKEN",
-    "ZOHO_ORG_ID",
-    "ZOHO_DATA_CENTER",
-    "ZOHO_API_URL",
-    "ZOHO_ACCOUNTS_URL",
-    "ZOHO_SHARED",
-    "ZOHO_TOKEN_CACHE",
-):
+for _name in (*CLI_ENV_NAMES, "ZOHO_PROFILE", "ZOHO_SHARED"):
     os.environ.pop(_name, None)
 _CONFIG_DIR = tempfile.mkdtemp(prefix="zoho-tests-config-")
 atexit.register(shutil.rmtree, _CONFIG_DIR, ignore_errors=True)
