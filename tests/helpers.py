@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,25 @@ def ds_id(datasource: object) -> str:
     value = getattr(datasource, "datasource_id", None)
     assert isinstance(value, str)
     return value
+
+
+@contextmanager
+def plain_fake_in_thread(
+    workspaces: int, per_workspace: int, **settings: Any
+) -> Iterator[FakeZoho]:
+    """A populated fake of plain syncable datasources without rate limits, served from a
+    thread: the command line runs its own event loop. ``settings`` go to
+    ``FakeZoho.populated`` (``sync_duration=0`` for instant syncs)."""
+    built = FakeZoho.populated(
+        workspaces=workspaces,
+        datasources_per_workspace=per_workspace,
+        mix=False,
+        requests_per_minute=None,
+        metadata_per_minute=None,
+        **settings,
+    )
+    with FakeZoho.run_in_thread(built) as running:
+        yield running
 
 
 @asynccontextmanager

@@ -25,7 +25,7 @@ from keyring.backends import fail
 from zoho_async.cli import cli
 from zoho_async.testing import FakeZoho
 
-from .helpers import CLI_ENV_NAMES, CLI_FAST
+from .helpers import CLI_ENV_NAMES, CLI_FAST, plain_fake_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,15 +73,7 @@ def no_keyring() -> Iterator[None]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeZoho]:
-    built = FakeZoho.populated(
-        workspaces=1,
-        datasources_per_workspace=3,
-        mix=False,
-        requests_per_minute=None,
-        metadata_per_minute=None,
-        sync_duration=0,
-    )
-    with FakeZoho.run_in_thread(built) as running:
+    with plain_fake_in_thread(1, 3, sync_duration=0) as running:
         yield running
 
 

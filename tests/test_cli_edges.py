@@ -31,19 +31,12 @@ from zoho_async.cli._progress import RATE_WINDOW, PlainProgress, calls_in_window
 from zoho_async.cli._summary import exit_code
 from zoho_async.testing import FakeZoho, Fault
 
-from .helpers import CLI_FAST, cli_env
+from .helpers import CLI_FAST, cli_env, plain_fake_in_thread
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeZoho]:
-    built = FakeZoho.populated(
-        workspaces=1,
-        datasources_per_workspace=4,
-        mix=False,
-        requests_per_minute=None,
-        metadata_per_minute=None,
-    )
-    with FakeZoho.run_in_thread(built) as running:
+    with plain_fake_in_thread(1, 4) as running:
         yield running
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from zoho_async.cli import cli
 from zoho_async.testing import FakeZoho
 
-from .helpers import CLI_FAST, cli_env
+from .helpers import CLI_FAST, cli_env, plain_fake_in_thread
 
 FAST = CLI_FAST
 
@@ -23,15 +23,7 @@ FAST = CLI_FAST
 @pytest.fixture
 def fake() -> Iterator[FakeZoho]:
     # instant syncs: these tests look at which targets are sent, not at sync durations
-    built = FakeZoho.populated(
-        workspaces=1,
-        datasources_per_workspace=4,
-        mix=False,
-        requests_per_minute=None,
-        metadata_per_minute=None,
-        sync_duration=0.0,
-    )
-    with FakeZoho.run_in_thread(built) as running:
+    with plain_fake_in_thread(1, 4, sync_duration=0.0) as running:
         yield running
 
 

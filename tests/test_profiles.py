@@ -26,7 +26,7 @@ from zoho_async._profiles import session_kwargs as profile_session_kwargs
 from zoho_async.cli import cli
 from zoho_async.testing import FakeZoho
 
-from .helpers import CLI_ENV_NAMES, CLI_FAST
+from .helpers import CLI_ENV_NAMES, CLI_FAST, plain_fake_in_thread
 from .test_auth_cli import MemoryKeyring, memory_keyring
 
 __all__ = ["memory_keyring"]  # the fixture, imported to be used here
@@ -121,15 +121,7 @@ def test_config_show_sources_and_masking(
 
 @pytest.fixture
 def fake() -> Iterator[FakeZoho]:
-    built = FakeZoho.populated(
-        workspaces=2,
-        datasources_per_workspace=2,
-        mix=False,
-        requests_per_minute=None,
-        metadata_per_minute=None,
-        sync_duration=0,
-    )
-    with FakeZoho.run_in_thread(built) as running:
+    with plain_fake_in_thread(2, 2, sync_duration=0) as running:
         yield running
 
 

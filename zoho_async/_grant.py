@@ -65,6 +65,12 @@ async def _post(
         await transport.close()
 
 
+def _require(name: str, value: object) -> None:
+    """Refuse an empty credential before any request (never showing its value)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} must be a non-empty string")
+
+
 def _json(response: RawResponse) -> Any:
     try:
         return json.loads(response.body)
@@ -100,8 +106,7 @@ async def exchange_grant_code(
         keep_safely(tokens.refresh_token)
     """
     for name, value in (("code", code), ("client_id", client_id), ("client_secret", client_secret)):
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInputError(f"{name} must be a non-empty string")
+        _require(name, value)
     endpoints = resolve_endpoints(data_center, None, accounts_url)
     form = {
         "grant_type": "authorization_code",
@@ -164,8 +169,7 @@ async def revoke_refresh_token(
 
         await revoke_refresh_token(old_token, data_center="eu")
     """
-    if not isinstance(refresh_token, str) or not refresh_token.strip():
-        raise InvalidInputError("refresh_token must be a non-empty string")
+    _require("refresh_token", refresh_token)
     endpoints = resolve_endpoints(data_center, None, accounts_url)
     # Zoho documents the token as a query parameter
     response = await _post(

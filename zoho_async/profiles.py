@@ -26,7 +26,7 @@ from ._profiles import (
     resolve_settings,
     write_profile,
 )
-from ._regions import resolve_endpoints
+from ._regions import Endpoints, resolve_endpoints
 
 __all__ = [
     "CONFIG_ENV",
@@ -37,6 +37,7 @@ __all__ = [
     "PROFILE_KEYS",
     "REQUIRED_SCOPES",
     "SECRET_KEYS",
+    "Endpoints",
     "ResolvedSettings",
     "SecretStore",
     "config_path",

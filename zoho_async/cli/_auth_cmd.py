@@ -31,7 +31,13 @@ from zoho_async import (
     exchange_grant_code,
     revoke_refresh_token,
 )
-from zoho_async.profiles import REQUIRED_SCOPES, SecretStore, resolve_endpoints, write_profile
+from zoho_async.profiles import (
+    REQUIRED_SCOPES,
+    Endpoints,
+    SecretStore,
+    resolve_endpoints,
+    write_profile,
+)
 
 from ._app import (
     CREDENTIALS_HELP,
@@ -151,6 +157,14 @@ def network_options(func: F) -> F:
     )(func)
 
 
+def _endpoints(data_center: str, api_url: str | None, accounts_url: str | None) -> Endpoints:
+    """The data centre's hosts, overrides applied; a bad one is a usage error (exit 2)."""
+    try:
+        return resolve_endpoints(data_center, api_url, accounts_url)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 # -- the commands ---------------------------------------------------------------------
 
 
@@ -200,10 +214,7 @@ def login(
     """
     profile = new_profile
     with errors_to_exit_codes():
-        try:
-            endpoints = resolve_endpoints(data_center, api_url, accounts_url)
-        except InvalidInputError as exc:
-            raise click.BadParameter(str(exc)) from None
+        endpoints = _endpoints(data_center, api_url, accounts_url)
         store = SecretStore()
         click.echo(login_steps(data_center, endpoints.accounts_url), err=True)
         if not client_id:
@@ -332,10 +343,7 @@ def logout(
     warning: then remove it in Zoho Accounts (Sessions > Connected Apps).
     """
     with errors_to_exit_codes():
-        try:
-            endpoints = resolve_endpoints(data_center, api_url, accounts_url)
-        except InvalidInputError as exc:
-            raise click.BadParameter(str(exc)) from None
+        endpoints = _endpoints(data_center, api_url, accounts_url)
         store = SecretStore()
         token = store.get(profile, "refresh_token")[0] if store.path.exists() else None
         if token is None:
