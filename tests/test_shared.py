@@ -229,7 +229,9 @@ async def test_losing_the_store_mid_run_stops_sending_and_cancels_the_rest(
     assert max(fake.stats.syncs_started[d] for d in ids) == 1
 
 
-def test_cli_with_an_unreachable_store_exits_2_without_its_password(tmp_path: Path) -> None:
+def _cli_sync_on_unreachable_redis(tmp_path: Path) -> tuple[str, int, FakeZoho]:
+    """``zoho-async sync`` with ``ZOHO_SHARED`` naming a redis nobody listens on (with a
+    password): its exit code, its output and the fake it ran against."""
     from click.testing import CliRunner
 
     from zoho_async.cli import cli
@@ -242,29 +244,23 @@ def test_cli_with_an_unreachable_store_exits_2_without_its_password(tmp_path: Pa
         env = cli_env(fake, tmp_path)
         env["ZOHO_SHARED"] = "redis://user:s3cret-pass@127.0.0.1:1/0"
         result = CliRunner().invoke(cli, ["sync", "1001"], env=env)
-    assert result.exit_code == 2, result.output
-    assert "shared state unavailable" in result.output
-    assert "s3cret-pass" not in result.output
+    return result.output, result.exit_code, fake
+
+
+def test_cli_with_an_unreachable_store_exits_2_without_its_password(tmp_path: Path) -> None:
+    output, code, fake = _cli_sync_on_unreachable_redis(tmp_path)
+    assert code == 2, output
+    assert "shared state unavailable" in output
+    assert "s3cret-pass" not in output
     assert fake.stats.token_requests == 0 and fake.stats.sync_calls.total() == 0
 
 
 def test_cli_without_redis_py_says_which_extra_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from click.testing import CliRunner
-
-    from zoho_async.cli import cli
-
-    from .helpers import cli_env
-
     monkeypatch.setitem(sys.modules, "redis", None)  # how Python marks a module as absent
-    with FakeZoho.run_in_thread() as fake:
-        fake.add_org(is_default=True)
-        fake.add_workspace(str(fake.default_org_id), "1001")
-        env = cli_env(fake, tmp_path)
-        env["ZOHO_SHARED"] = "redis://user:s3cret-pass@127.0.0.1:1/0"
-        result = CliRunner().invoke(cli, ["sync", "1001"], env=env)
-    assert result.exit_code == 2, result.output
-    assert "pip install 'zoho-async[redis]'" in result.output
-    assert "s3cret-pass" not in result.output and "Traceback" not in result.output
+    output, code, fake = _cli_sync_on_unreachable_redis(tmp_path)
+    assert code == 2, output
+    assert "pip install 'zoho-async[redis]'" in output
+    assert "s3cret-pass" not in output and "Traceback" not in output
     assert fake.stats.token_requests == 0 and fake.stats.sync_calls.total() == 0
